@@ -1,0 +1,1 @@
+//! Sans-IO frame decoders and encoders: lines, length-prefixed frames and netstrings.

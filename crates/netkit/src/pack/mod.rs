@@ -1,0 +1,1 @@
+//! CPython-compatible `struct`: pack and unpack binary records described by format strings.

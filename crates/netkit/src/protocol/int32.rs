@@ -1,0 +1,1 @@
+//! Int32StringReceiver-style helper on length-prefixed frames.

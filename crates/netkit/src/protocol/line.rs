@@ -1,0 +1,1 @@
+//! LineReceiver-style helper on `frame` lines.

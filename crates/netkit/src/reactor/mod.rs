@@ -1,0 +1,1 @@
+//! The event loop: runs Protocols on mio (epoll).

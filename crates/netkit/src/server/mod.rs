@@ -1,0 +1,2 @@
+//! The socketserver framework: blocking handlers and Protocols under sequential,
+//! threads, pool and fork modes.

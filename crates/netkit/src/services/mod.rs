@@ -1,0 +1,1 @@
+//! The built-in services, each a Protocol.
