@@ -60,7 +60,9 @@ pub struct Mailbox {
 
 impl fmt::Debug for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mailbox").field("limit", &self.inner.limit).finish()
+        f.debug_struct("Mailbox")
+            .field("limit", &self.inner.limit)
+            .finish()
     }
 }
 

@@ -27,9 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{
-    CloseReason, Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId, Transport, Wake,
-};
+use super::{CloseReason, Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId, Transport, Wake};
 
 /// One scripted event.
 #[derive(Debug, Clone)]
