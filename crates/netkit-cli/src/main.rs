@@ -18,12 +18,30 @@ struct Cli {
 enum Command {
     /// Serve a built-in service (default: echo on 127.0.0.1:9000).
     Serve(cmd::serve::Args),
+    /// Connect to ADDR: stdin to the socket, the socket to stdout.
+    Connect(cmd::connect::Args),
+    /// Pack VALUEs with a struct FMT and print the bytes as hex.
+    Pack(cmd::pack::Args),
+    /// Unpack HEX bytes with a struct FMT and print the values.
+    Unpack(cmd::unpack::Args),
+    /// Print the size of a struct FMT.
+    Calcsize(cmd::calcsize::Args),
+    /// List a ZIP archive's entries from its headers.
+    Zipinfo(cmd::zipinfo::Args),
+    /// Load-test an echo-style server and report throughput and latency.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Connect(a) => cmd::connect::run(a),
+        Command::Pack(a) => cmd::pack::run(a),
+        Command::Unpack(a) => cmd::unpack::run(a),
+        Command::Calcsize(a) => cmd::calcsize::run(a),
+        Command::Zipinfo(a) => cmd::zipinfo::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,3 +1,9 @@
 //! One module per subcommand.
 
+pub mod bench;
+pub mod calcsize;
+pub mod connect;
+pub mod pack;
 pub mod serve;
+pub mod unpack;
+pub mod zipinfo;
