@@ -91,61 +91,65 @@ impl Listener {
     /// set `IPV6_V6ONLY`, so `[::]:P` and `0.0.0.0:P` are separate sockets.
     /// A host name is resolved and the first address that binds is used.
     /// Unix: a stale socket file left by a dead server is replaced; a live
-    /// one is an `AddrInUse` error.
+    /// one is an `AddrInUse` error. Liveness is found by connecting to the
+    /// file (`ECONNREFUSED` means stale), so a live server sees one
+    /// connection that closes at once. A path that is not a socket is never
+    /// removed.
     ///
     /// # Errors
     ///
     /// `InvalidInput` for a datagram address; otherwise the system's error,
     /// naming the address.
     pub fn bind(addr: &Address, opts: &ListenOptions) -> io::Result<Listener> {
-        let (sock, kind, file) =
-            match addr {
-                Address::Tcp(hp) => {
-                    let mut last = None;
-                    let mut bound = None;
-                    for sa in hp.resolve()? {
-                        match bind_tcp(sa, opts) {
-                            Ok(s) => {
-                                bound = Some(s);
-                                break;
-                            }
-                            Err(e) => last = Some(e),
+        let (sock, kind, file) = match addr {
+            Address::Tcp(hp) => {
+                let mut last = None;
+                let mut bound = None;
+                for sa in hp.resolve()? {
+                    match bind_tcp(sa, opts) {
+                        Ok(s) => {
+                            bound = Some(s);
+                            break;
                         }
+                        Err(e) => last = Some(e),
                     }
-                    let sock = match (bound, last) {
-                        (Some(s), _) => s,
-                        (None, Some(e)) => {
-                            return Err(io::Error::new(
-                                e.kind(),
-                                format!("cannot listen on {addr}: {e}"),
-                            ))
-                        }
-                        (None, None) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::NotFound,
-                                format!("cannot listen on {addr}: no addresses"),
-                            ))
-                        }
-                    };
-                    (sock, Kind::Tcp, None)
                 }
-                Address::Unix(path) => {
-                    let (sock, file) = bind_unix(path, Type::STREAM)?;
-                    if opts.reuse_port {
-                        sock.set_reuse_port(true)?;
+                let sock = match (bound, last) {
+                    (Some(s), _) => s,
+                    (None, Some(e)) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on {addr}: {e}"),
+                        ))
                     }
-                    sock.listen(backlog(opts.backlog)).map_err(|e| {
-                        io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                    })?;
-                    (sock, Kind::Unix, Some(file))
+                    (None, None) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("cannot listen on {addr}: no addresses"),
+                        ))
+                    }
+                };
+                (sock, Kind::Tcp, None)
+            }
+            Address::Unix(path) => {
+                let (sock, file) = bind_unix(path, Type::STREAM)?;
+                if opts.reuse_port {
+                    sock.set_reuse_port(true)?;
                 }
-                Address::Udp(_) | Address::UnixDgram(_) => return Err(io::Error::new(
+                sock.listen(backlog(opts.backlog)).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?;
+                (sock, Kind::Unix, Some(file))
+            }
+            Address::Udp(_) | Address::UnixDgram(_) => {
+                return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
                         "cannot listen on {addr}: it is a datagram address (use Datagram::bind)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if opts.nonblocking {
             sock.set_nonblocking(true)?;
         }
@@ -354,6 +358,62 @@ impl From<std::net::TcpListener> for Listener {
             file: None,
         }
     }
+}
+
+impl From<std::os::unix::net::UnixListener> for Listener {
+    /// Wraps a standard Unix listener; its socket file is not removed on drop.
+    fn from(l: std::os::unix::net::UnixListener) -> Listener {
+        let sock = Socket::from(l);
+        let path = sock
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(PathBuf::from))
+            .unwrap_or_default();
+        Listener {
+            sock,
+            kind: Kind::Unix,
+            local: Address::Unix(path),
+            file: None,
+        }
+    }
+}
+
+/// Adopts the listening sockets passed by systemd-style socket activation:
+/// when `LISTEN_PID` is this process, descriptors 3 to 3 + `LISTEN_FDS` - 1,
+/// each checked and made close-on-exec as by [`Listener::from_fd_with`].
+///
+/// Returns an empty list when no sockets were passed, and on every call after
+/// the first (the descriptors can be owned only once).
+///
+/// # Errors
+///
+/// `InvalidInput` when `LISTEN_FDS` is not a number, or a passed descriptor
+/// is closed or is not a listening stream socket.
+pub fn listen_fds(nonblocking: bool) -> io::Result<Vec<Listener>> {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        == Some(std::process::id());
+    let Some(count) = std::env::var("LISTEN_FDS").ok().filter(|_| ours) else {
+        return Ok(Vec::new());
+    };
+    let count: RawFd = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (0..=4096).contains(n))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("LISTEN_FDS={count:?} is not a descriptor count"),
+            )
+        })?;
+    let Some(fds) = sys::take_listen_fds(3, count)? else {
+        return Ok(Vec::new());
+    };
+    fds.into_iter()
+        .map(|fd| Listener::from_fd_with(fd, nonblocking))
+        .collect()
 }
 
 fn bind_tcp(sa: SocketAddr, opts: &ListenOptions) -> io::Result<Socket> {
