@@ -915,3 +915,76 @@ fn listen_fds_is_empty_without_activation() {
     // LISTEN_PID names another process (or is unset) in a normal test run.
     assert!(net::listen_fds(false).unwrap().is_empty());
 }
+
+/// The `O_CLOEXEC` bit of `fd`'s open flags, read from `/proc/self/fdinfo`.
+fn is_cloexec(fd: &impl std::os::fd::AsRawFd) -> bool {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
+        .unwrap();
+    flags & 0o2000000 != 0
+}
+
+#[test]
+fn every_descriptor_is_close_on_exec() {
+    let dir = TempDir::new();
+    let l = listen("127.0.0.1:0");
+    let client = net::connect(&l.local_address(), LONG).unwrap();
+    let (conn, _) = l.accept().unwrap();
+    let ul = Listener::bind(
+        &Address::Unix(dir.path("c.sock")),
+        &ListenOptions::default(),
+    )
+    .unwrap();
+    let uc = net::connect(&ul.local_address(), LONG).unwrap();
+    let (pa, pb) = net::socketpair().unwrap();
+    let udp = Datagram::bind(&"udp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let ud = Datagram::connect_to(&Address::UnixDgram(dir.path("d.sock"))).unwrap_err();
+    assert_eq!(ud.kind(), io::ErrorKind::NotFound, "{ud}");
+    for (what, ok) in [
+        ("tcp listener", is_cloexec(&l)),
+        ("tcp client", is_cloexec(&client)),
+        ("accepted", is_cloexec(&conn)),
+        ("cloned", is_cloexec(&conn.try_clone().unwrap())),
+        ("unix listener", is_cloexec(&ul)),
+        ("unix client", is_cloexec(&uc)),
+        ("socketpair", is_cloexec(&pa) && is_cloexec(&pb)),
+        ("udp", is_cloexec(&udp)),
+    ] {
+        assert!(ok, "{what} is not close-on-exec");
+    }
+}
+
+#[test]
+fn accept_nonblocking_hands_out_nonblocking_streams() {
+    let l = listen("127.0.0.1:0");
+    let client = net::connect(&l.local_address(), LONG).unwrap();
+    let (conn, peer) = l.accept_nonblocking().unwrap();
+    assert_eq!(client.local_addr().unwrap(), peer);
+    let err = (&conn).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn socket_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Listener>();
+    check::<Stream>();
+    check::<Datagram>();
+    check::<Address>();
+}
+
+#[test]
+fn cloned_datagram_sockets_share_the_port() {
+    let server = Datagram::bind(&"udp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let twin = server.try_clone().unwrap();
+    assert_eq!(twin.local_address(), server.local_address());
+    let client = Datagram::connect_to(&server.local_address()).unwrap();
+    client.send(b"one").unwrap();
+    twin.set_read_timeout(Some(LONG)).unwrap();
+    let mut buf = [0u8; 8];
+    let got = twin.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..got.len], b"one");
+}

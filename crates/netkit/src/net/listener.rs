@@ -27,7 +27,7 @@ pub struct ListenOptions {
     /// negative values count as 0. Default 1024.
     pub backlog: i32,
     /// Set `SO_REUSEPORT` so several processes or threads can listen on one
-    /// port and share its connections. Default off.
+    /// port and share its connections. Default off. TCP and UDP only.
     pub reuse_port: bool,
     /// Set `SO_REUSEADDR` so a restarted server can bind while old
     /// connections linger in `TIME_WAIT`. Default on. TCP only.
@@ -133,9 +133,6 @@ impl Listener {
             }
             Address::Unix(path) => {
                 let (sock, file) = bind_unix(path, Type::STREAM)?;
-                if opts.reuse_port {
-                    sock.set_reuse_port(true)?;
-                }
                 sock.listen(backlog(opts.backlog)).map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
                 })?;
@@ -234,16 +231,29 @@ impl Listener {
     /// `WouldBlock` on a non-blocking listener with nothing pending; the
     /// system's error otherwise (e.g. `EMFILE` when out of descriptors).
     pub fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
-        loop {
-            match self.sock.accept() {
-                Ok((s, peer)) => {
-                    s.set_nonblocking(false)?;
-                    return Ok((Stream::from_socket(s, self.kind), peer_of(&peer)));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (s, peer) = retry(|| self.sock.accept())?;
+        // accept4 never passes O_NONBLOCK on; other systems copy the listener's.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        s.set_nonblocking(false)?;
+        Ok((Stream::from_socket(s, self.kind), peer_of(&peer)))
+    }
+
+    /// Accepts one connection already in non-blocking mode, for an event
+    /// loop: on Linux one `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Listener::accept`].
+    pub fn accept_nonblocking(&self) -> io::Result<(Stream, PeerAddr)> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let (s, peer) = retry(|| self.sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC))?;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let (s, peer) = {
+            let (s, peer) = retry(|| self.sock.accept())?;
+            s.set_nonblocking(true)?;
+            (s, peer)
+        };
+        Ok((Stream::from_socket(s, self.kind), peer_of(&peer)))
     }
 
     /// The address actually bound, with the real port when port 0 was asked
@@ -428,6 +438,16 @@ fn bind_tcp(sa: SocketAddr, opts: &ListenOptions) -> io::Result<Socket> {
     sock.bind(&SockAddr::from(sa))?;
     sock.listen(backlog(opts.backlog))?;
     Ok(sock)
+}
+
+/// Runs `f` until it fails with something other than `EINTR`.
+fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 fn backlog(asked: i32) -> i32 {
