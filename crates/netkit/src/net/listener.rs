@@ -21,6 +21,17 @@ use super::{peer_of, sys, PeerAddr};
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
 /// How [`Listener::bind`] sets up a listening socket.
+///
+/// ```
+/// use netkit::net::{ListenOptions, Listener};
+///
+/// let opts = ListenOptions { reuse_port: true, backlog: 128, ..ListenOptions::default() };
+/// let a = Listener::bind(&"127.0.0.1:0".parse()?, &opts)?;
+/// // With SO_REUSEPORT a second listener can share the port.
+/// let b = Listener::bind(&a.local_address(), &opts)?;
+/// assert_eq!(a.local_address(), b.local_address());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenOptions {
     /// The `listen(2)` backlog; capped at `/proc/sys/net/core/somaxconn`,
