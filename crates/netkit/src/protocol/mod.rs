@@ -85,6 +85,14 @@ pub trait Transport {
     /// Queues `data` for the peer (Twisted's `transport.write`).
     fn write(&mut self, data: &[u8]);
 
+    /// Queues `len` bytes of `file`, starting at `offset`, after whatever is queued.
+    /// Runners send it with `sendfile(2)` (zero-copy) where they can, a bounded
+    /// chunk at a time, so a large file never sits in memory. The range counts toward
+    /// [`buffered`](Transport::buffered) until it is sent. If the file turns out
+    /// shorter than `offset + len`, the connection is closed (the peer was promised
+    /// bytes that do not exist) with [`CloseReason::Error`].
+    fn write_file(&mut self, file: std::sync::Arc<std::fs::File>, offset: u64, len: u64);
+
     /// Bytes queued and not yet handed to the kernel.
     fn buffered(&self) -> usize;
 

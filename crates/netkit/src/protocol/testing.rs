@@ -272,6 +272,17 @@ impl Transport for FakeTransport {
         self.out.written.extend_from_slice(data);
         self.out.writes.push(data.to_vec());
     }
+    fn write_file(&mut self, file: Arc<std::fs::File>, offset: u64, len: u64) {
+        use std::os::unix::fs::FileExt;
+        if self.is_finished() || self.out.write_shut {
+            return;
+        }
+        let mut data = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
+        match file.read_exact_at(&mut data, offset) {
+            Ok(()) => self.write(&data),
+            Err(_) => self.out.aborted = true,
+        }
+    }
     fn buffered(&self) -> usize {
         0
     }
