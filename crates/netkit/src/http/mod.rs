@@ -21,7 +21,7 @@
 //! ```
 
 mod conn;
-// pub mod fetch;
+pub mod fetch;
 mod listing;
 mod log;
 mod mime;
@@ -51,12 +51,12 @@ pub const SERVER: &str = concat!("netkit/", env!("CARGO_PKG_VERSION"));
 #[non_exhaustive]
 pub enum HttpError {
     /// The root directory does not exist or cannot be resolved.
-    #[error("root {path}: {source}")]
+    #[error("root {path}: {error}")]
     Root {
         /// The root as given.
         path: PathBuf,
         /// Why it could not be resolved.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The root exists but is not a directory.
     #[error("root {0}: not a directory")]
@@ -160,9 +160,9 @@ impl StaticFiles {
     /// when it is not a directory.
     pub fn new(root: impl AsRef<Path>, opts: HttpOptions) -> Result<StaticFiles, HttpError> {
         let given = root.as_ref();
-        let root = std::fs::canonicalize(given).map_err(|source| HttpError::Root {
+        let root = std::fs::canonicalize(given).map_err(|error| HttpError::Root {
             path: given.to_path_buf(),
-            source,
+            error,
         })?;
         if !root.is_dir() {
             return Err(HttpError::NotADirectory(given.to_path_buf()));
