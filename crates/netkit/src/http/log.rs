@@ -42,7 +42,7 @@ impl fmt::Display for AccessRecord {
 type Sink = dyn Fn(&AccessRecord) + Send + Sync;
 
 /// Where access log lines go: `tracing::info!` by default, or any function.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct AccessLog(Option<Arc<Sink>>);
 
 impl AccessLog {
@@ -57,12 +57,6 @@ impl AccessLog {
             Some(f) => f(rec),
             None => tracing::info!(target: "netkit::http::access", "{rec}"),
         }
-    }
-}
-
-impl Default for AccessLog {
-    fn default() -> Self {
-        AccessLog(None)
     }
 }
 
