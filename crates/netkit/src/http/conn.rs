@@ -202,9 +202,8 @@ impl HttpConn {
                     location.push('?');
                     location.push_str(q);
                 }
-                let body = response::error_page(301, "Moved permanently");
-                let extra = [("Location", location.as_str()), ("Content-Type", HTML)];
-                return self.send(t, &ctx, 301, &extra, Body::Bytes(&body));
+                let extra = [("Location", location.as_str())];
+                return self.send(t, &ctx, 301, &extra, Body::Bytes(b""));
             }
             let index = resolved.fs_path.join("index.html");
             let index = std::fs::canonicalize(&index)
@@ -435,8 +434,13 @@ impl Protocol for HttpConn {
         }
         self.timer = None;
         if self.buf.is_empty() {
-            // An idle keep-alive connection: close quietly.
-            self.close(t);
+            if t.buffered() > 0 {
+                // Still sending the last response: the client is not idle yet.
+                self.arm_timer(t);
+            } else {
+                // An idle keep-alive connection: close quietly.
+                self.close(t);
+            }
             return;
         }
         let line = first_line(&self.buf);
@@ -461,5 +465,121 @@ impl Protocol for HttpConn {
         self.waiting = false;
         t.resume_reading();
         self.process(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{HttpOptions, StaticFiles};
+    use crate::protocol::testing::FakeTransport;
+    use crate::protocol::{ConnInfo, Factory, Mailbox};
+    use std::time::Duration;
+
+    /// A transport whose write queue reports `queued` bytes.
+    struct Busy {
+        inner: FakeTransport,
+        queued: usize,
+        timers: Vec<TimerId>,
+    }
+
+    impl Transport for Busy {
+        fn write(&mut self, data: &[u8]) {
+            self.inner.write(data)
+        }
+        fn write_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
+            self.inner.write_file(file, offset, len)
+        }
+        fn buffered(&self) -> usize {
+            self.queued
+        }
+        fn close(&mut self) {
+            self.inner.close()
+        }
+        fn abort(&mut self) {
+            self.inner.abort()
+        }
+        fn shutdown_write(&mut self) {
+            self.inner.shutdown_write()
+        }
+        fn pause_reading(&mut self) {
+            self.inner.pause_reading()
+        }
+        fn resume_reading(&mut self) {
+            self.inner.resume_reading()
+        }
+        fn peer_addr(&self) -> &PeerAddr {
+            self.inner.peer_addr()
+        }
+        fn local_addr(&self) -> &PeerAddr {
+            self.inner.local_addr()
+        }
+        fn call_later(&mut self, delay: Duration) -> TimerId {
+            let id = self.inner.call_later(delay);
+            self.timers.push(id);
+            id
+        }
+        fn cancel_timer(&mut self, id: TimerId) {
+            self.timers.retain(|t| *t != id);
+            self.inner.cancel_timer(id)
+        }
+        fn mailbox(&mut self) -> Mailbox {
+            self.inner.mailbox()
+        }
+    }
+
+    fn conn() -> (tempfile::TempDir, HttpConn, Busy) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "aaaa").unwrap();
+        let files = StaticFiles::new(dir.path(), HttpOptions::default()).unwrap();
+        let peer = PeerAddr::Inet(([127, 0, 0, 1], 1).into());
+        let info = ConnInfo {
+            peer: peer.clone(),
+            local: peer.clone(),
+        };
+        let t = Busy {
+            inner: FakeTransport::new(peer.clone(), peer),
+            queued: 0,
+            timers: Vec::new(),
+        };
+        (dir, files.build(&info), t)
+    }
+
+    #[test]
+    fn pipelined_requests_wait_while_the_queue_is_full() {
+        let (_d, mut c, mut t) = conn();
+        c.connection_made(&mut t);
+        t.queued = 1 << 20;
+        c.data_received(
+            b"GET /a.txt HTTP/1.1\r\n\r\nGET /a.txt HTTP/1.1\r\n\r\n",
+            &mut t,
+        );
+        // Nothing answered while the queue is over the bound; reading paused.
+        assert!(t.inner.outcome().written.is_empty());
+        assert!(t.inner.outcome().paused && c.is_producer());
+        // Still full: resume_producing does nothing.
+        c.resume_producing(&mut t);
+        assert!(t.inner.outcome().written.is_empty());
+        t.queued = 0;
+        c.resume_producing(&mut t);
+        let text = String::from_utf8(t.inner.take_written()).unwrap();
+        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
+        assert!(!t.inner.outcome().paused && !c.is_producer());
+    }
+
+    #[test]
+    fn the_idle_timer_waits_for_the_last_response_to_go_out() {
+        let (_d, mut c, mut t) = conn();
+        c.connection_made(&mut t);
+        c.data_received(b"GET /a.txt HTTP/1.1\r\n\r\n", &mut t);
+        t.queued = 100;
+        let id = *t.timers.last().unwrap();
+        c.timer_fired(id, &mut t);
+        assert!(!t.inner.is_finished(), "still sending: not idle");
+        assert_eq!(t.timers.len(), 2, "re-armed");
+        t.queued = 0;
+        let id = *t.timers.last().unwrap();
+        c.timer_fired(id, &mut t);
+        assert!(t.inner.is_finished());
     }
 }
