@@ -447,7 +447,10 @@ mod tests {
             let (got, _) = run(&[&input[..i], &input[i..]], 4);
             assert_eq!(got, [Ev::Str(b"abcd".to_vec()), Ev::Exceeded(5)]);
         }
-        let (got, _) = run(&[b"\xff\xff\xff\xff"], Int32Receiver::<Rec>::DEFAULT_MAX_LENGTH);
+        let (got, _) = run(
+            &[b"\xff\xff\xff\xff"],
+            Int32Receiver::<Rec>::DEFAULT_MAX_LENGTH,
+        );
         assert_eq!(got, [Ev::Exceeded(u32::MAX as u64)]);
     }
 

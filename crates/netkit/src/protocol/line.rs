@@ -559,7 +559,10 @@ mod tests {
             }
         }
         fn line_length_exceeded(&mut self, partial: &[u8], t: &mut LineTransport<'_>) {
-            self.log.lock().unwrap().push(Ev::Exceeded(partial.to_vec()));
+            self.log
+                .lock()
+                .unwrap()
+                .push(Ev::Exceeded(partial.to_vec()));
             if !self.keep_open {
                 t.close();
             }
@@ -581,7 +584,9 @@ mod tests {
         for c in chunks {
             script = script.data(c).fire_timers();
         }
-        script.eof().run(LineReceiver::new(rec).with_max_length(max));
+        script
+            .eof()
+            .run(LineReceiver::new(rec).with_max_length(max));
         let v = log.lock().unwrap().clone();
         v
     }
@@ -612,14 +617,21 @@ mod tests {
             }
         }
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        assert_eq!(merge_raw(run(&bytes, max, keep_open)), whole, "byte by byte");
+        assert_eq!(
+            merge_raw(run(&bytes, max, keep_open)),
+            whole,
+            "byte by byte"
+        );
         whole
     }
 
     #[test]
     fn lines_in_any_chunking_and_no_unterminated_last_line() {
         let got = same_for_every_split(b"one\r\ntwo\r\n\r\nthree\rx\r\nlast", 100, false);
-        assert_eq!(got, [line(b"one"), line(b"two"), line(b""), line(b"three\rx")]);
+        assert_eq!(
+            got,
+            [line(b"one"), line(b"two"), line(b""), line(b"three\rx")]
+        );
     }
 
     #[test]
@@ -705,7 +717,13 @@ mod tests {
         let got = run(&[b"a\r\nPAUSE\r\nb\r\nc\r\n"], 100, false);
         assert_eq!(
             got,
-            [line(b"a"), line(b"PAUSE"), Ev::Timer, line(b"b"), line(b"c")]
+            [
+                line(b"a"),
+                line(b"PAUSE"),
+                Ev::Timer,
+                line(b"b"),
+                line(b"c")
+            ]
         );
     }
 
