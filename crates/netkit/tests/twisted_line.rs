@@ -82,6 +82,13 @@ impl LineProtocol for Rec {
         } else if line == b"PAUSE" {
             t.pause_reading();
             t.call_later(Duration::from_secs(1));
+        } else if let Some(h) = line.strip_prefix(b"PUSH ") {
+            let h = std::str::from_utf8(h).unwrap();
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            t.set_line_mode_with(&bytes);
         } else if let Some(n) = line.strip_prefix(b"RAW ") {
             self.raw_left = std::str::from_utf8(n).unwrap().parse().unwrap();
             t.set_raw_mode();
@@ -319,6 +326,31 @@ fn raw_mode_switches_mid_chunk_and_back() {
             &[b"RAW 4\r\n", b"a", b"b\r", b"\nline\r\n"],
         ),
         Case::new(b"\r\n", 4, false, &[b"RAW 3\r\nabcdefgh\r\n"]),
+    ]);
+}
+
+#[test]
+fn extra_handed_back_from_line_received_goes_after_the_read() {
+    compare(&[
+        Case::new(
+            b"\r\n",
+            100,
+            false,
+            &[b"x\r\nPUSH 610d0a62\r\nc\r\n", b"d\r\n"],
+        ),
+        Case::new(
+            b"\r\n",
+            100,
+            false,
+            &[b"part", b"ial\r\nPUSH 0d0a\r\nc", b"\r\n"],
+        ),
+        Case::new(
+            b"\r\n",
+            100,
+            false,
+            &[b"PUSH 5241572032\r\n", b"\r\nxyz\r\n"],
+        ),
+        Case::new(b"\r\n", 100, true, &[b"PUSH 6162\r\n", b"c\r\n"]),
     ]);
 }
 
