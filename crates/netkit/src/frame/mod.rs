@@ -42,6 +42,10 @@ pub use netstring::{NetstringDecoder, NetstringEncoder};
 
 use bytes::BytesMut;
 
+/// The most a decoder reserves ahead for a frame whose length it has read (within
+/// the maximum); a larger frame's buffer grows as its bytes arrive.
+pub(crate) const RESERVE_AHEAD: usize = 1 << 20;
+
 /// Why a decoder or encoder refused its input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
