@@ -832,6 +832,27 @@ mod tests {
     }
 
     #[test]
+    fn a_line_arriving_byte_by_byte_is_scanned_once() {
+        let mut r = LineReceiver::new(Rec::default()).with_delimiter(b"<END>");
+        let local = PeerAddr::Inet(([127, 0, 0, 1], 1).into());
+        let mut t = FakeTransport::new(local.clone(), local);
+        for i in 1..=10_000 {
+            r.data_received(b"x", &mut t);
+            assert_eq!(r.scanned, i);
+            assert_eq!(r.buf.len(), i);
+        }
+        for b in b"<END" {
+            r.data_received(&[*b], &mut t);
+        }
+        r.data_received(b">", &mut t);
+        assert!(r.buffered_data().is_empty());
+        assert_eq!(
+            *r.inner().log.lock().unwrap(),
+            [Ev::Line(vec![b'x'; 10_000])]
+        );
+    }
+
+    #[test]
     fn send_line_and_custom_delimiter() {
         struct Echo;
         impl LineProtocol for Echo {
