@@ -14,7 +14,7 @@
 //! (maximum line or frame length) checked before the buffer grows past it.
 //! An [`Encoder`] writes frames the matching decoder reads back.
 //!
-//! In scope: the framing formats ([`line`], [`length`], [`netstring`]). Out of scope:
+//! In scope: the framing formats ([`line`](mod@line), [`length`], [`netstring`]). Out of scope:
 //! sockets and event loops (this module imports neither `std::net` nor `mio`; the
 //! blocking runner, the reactor and the Protocol helpers all call these decoders).
 //!

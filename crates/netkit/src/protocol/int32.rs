@@ -7,7 +7,7 @@
 //! [`length_limit_exceeded`](StringProtocol::length_limit_exceeded) with the announced
 //! length before any of the string is buffered, and the default closes;
 //! [`send_string`](Int32Transport::send_string) refuses strings the prefix cannot
-//! describe (`StringTooLongError`). Pausing works as in [`line`](super::line): strings
+//! describe (`StringTooLongError`). Pausing works as in [`line`](mod@super::line): strings
 //! already received stay buffered until reading resumes.
 //!
 //! Two deliberate differences: after a close or abort no later string from the same
