@@ -184,6 +184,9 @@ impl Transport for LineTransport<'_> {
     fn write(&mut self, data: &[u8]) {
         self.inner.write(data);
     }
+    fn write_file(&mut self, file: std::sync::Arc<std::fs::File>, offset: u64, len: u64) {
+        self.inner.write_file(file, offset, len)
+    }
     fn buffered(&self) -> usize {
         self.inner.buffered()
     }
