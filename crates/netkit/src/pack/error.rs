@@ -117,6 +117,14 @@ pub enum PackError {
         /// The buffer length.
         len: usize,
     },
+    /// `unpack_from` with a negative offset too close to the end for the struct.
+    #[error("not enough data to unpack {size} bytes at offset {offset}")]
+    NotEnoughData {
+        /// The struct size.
+        size: usize,
+        /// The offset given.
+        offset: isize,
+    },
     /// `pack_into` with a negative offset too close to the end for the struct.
     #[error("no space to pack {size} bytes at offset {offset}")]
     NoSpace {

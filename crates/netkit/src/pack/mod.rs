@@ -242,8 +242,8 @@ impl Struct {
     ///
     /// # Errors
     ///
-    /// [`PackError::OffsetOutOfRange`] or [`PackError::UnpackFromTooSmall`] when
-    /// the record is not inside `buf`; [`PackError::ZeroPascal`] for `0p`.
+    /// [`PackError::NotEnoughData`], [`PackError::OffsetOutOfRange`] or
+    /// [`PackError::UnpackFromTooSmall`] when the record is not inside `buf`; [`PackError::ZeroPascal`] for `0p`.
     pub fn unpack_from(&self, buf: &[u8], offset: isize) -> Result<Vec<Value>, PackError> {
         let mut out = Vec::new();
         self.unpack_into(buf, offset, &mut out)?;
@@ -372,6 +372,9 @@ impl Struct {
         let size = self.layout.size;
         let mut off = offset as i128;
         if off < 0 {
+            if off + size as i128 > 0 {
+                return Err(PackError::NotEnoughData { size, offset });
+            }
             if off + (len as i128) < 0 {
                 return Err(PackError::OffsetOutOfRange { offset, len });
             }
