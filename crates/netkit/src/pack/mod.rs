@@ -61,7 +61,7 @@ use std::fmt;
 pub use error::PackError;
 pub use value::Value;
 
-use codec::IntOp;
+use codec::IntRead;
 use format::Layout;
 
 /// A compiled format string, like Python's `struct.Struct`.
@@ -85,13 +85,13 @@ pub struct Struct {
     zero_pascal: Option<usize>,
 }
 
-/// One item of the integer-only plan: `count` values read with `op` from `offset`.
+/// One item of the integer-only plan: `count` values read with `read` from
+/// `offset`, `read.width` bytes apart.
 #[derive(Debug, Clone, Copy)]
 struct IntStep {
-    op: IntOp,
+    read: IntRead,
     offset: usize,
     count: usize,
-    size: usize,
 }
 
 impl fmt::Debug for Struct {
@@ -116,12 +116,11 @@ impl Struct {
         let ints = layout
             .items
             .iter()
-            .map(|item| match codec::int_op(item) {
-                Some(op) => Ok(IntStep {
-                    op,
+            .map(|item| match IntRead::for_item(item, layout.order) {
+                Some(read) => Ok(IntStep {
+                    read,
                     offset: item.offset,
                     count: item.count,
-                    size: item.size,
                 }),
                 None => Err(PackError::NotIntegerFormat {
                     pos: item.pos,
@@ -305,18 +304,12 @@ impl Struct {
             });
         }
         let start = self.record_start(buf.len(), offset)?;
-        let rec = buf.get(start..).unwrap_or_default();
-        let order = self.layout.order;
-        let mut slots = out.iter_mut();
-        for step in steps.iter() {
-            for k in 0..step.count {
-                let v = codec::read_op(rec, step.offset + k * step.size, step.op, order)
-                    .ok_or_else(|| self.short(rec.len()))?;
-                if let Some(slot) = slots.next() {
-                    *slot = v;
-                }
-            }
-        }
+        let done = if self.layout.order == format::Order::Big {
+            read_ints::<true>(steps, buf, start, out)
+        } else {
+            read_ints::<false>(steps, buf, start, out)
+        };
+        done.ok_or_else(|| self.short(buf.len()))?;
         Ok(needed)
     }
 
@@ -403,7 +396,9 @@ impl Struct {
         if let Some(pos) = self.zero_pascal {
             return Err(PackError::ZeroPascal { pos });
         }
-        let rec = rec.get(..self.layout.size).ok_or(self.short(rec.len()))?;
+        if rec.len() < self.layout.size {
+            return Err(self.short(rec.len()));
+        }
         out.reserve(
             self.layout
                 .values
@@ -411,6 +406,46 @@ impl Struct {
         );
         codec::unpack_record(&self.layout, rec, out)
     }
+}
+
+/// Runs the integer-only plan on the record at `start`; `None` if a read is out of
+/// bounds (not possible once the record was checked to fit).
+#[inline(always)]
+fn read_ints<const BIG: bool>(
+    steps: &[IntStep],
+    buf: &[u8],
+    start: usize,
+    out: &mut [i128],
+) -> Option<()> {
+    let mut slots = out.iter_mut();
+    for step in steps {
+        let read = &step.read;
+        let mut at = start + step.offset;
+        let width = read.width;
+        let items = slots.by_ref().take(step.count);
+        // One loop per extension, so the inner loops have no branch on it.
+        match read.extend {
+            codec::Extend::Unsigned => {
+                for slot in items {
+                    *slot = i128::from(read.bits::<BIG>(buf, at)?);
+                    at += width;
+                }
+            }
+            codec::Extend::Signed => {
+                for slot in items {
+                    *slot = read.signed(read.bits::<BIG>(buf, at)?);
+                    at += width;
+                }
+            }
+            codec::Extend::Bool => {
+                for slot in items {
+                    *slot = i128::from(read.bits::<BIG>(buf, at)? != 0);
+                    at += width;
+                }
+            }
+        }
+    }
+    Some(())
 }
 
 /// Iterator over the records of a buffer, from [`Struct::iter_unpack`].
