@@ -239,7 +239,17 @@ pub(crate) fn compile(fmt: &str) -> Result<Layout, PackError> {
             .values
             .checked_add(item.values())
             .ok_or(PackError::TooLong)?;
-        layout.items.push(item);
+        // `IIIHH` compiles like `3I2H`: adjacent runs of one code become one item.
+        match layout.items.last_mut() {
+            Some(prev)
+                if prev.code == code
+                    && !matches!(kind, Kind::Bytes | Kind::Pascal)
+                    && prev.offset + prev.count * prev.size == offset =>
+            {
+                prev.count += count;
+            }
+            _ => layout.items.push(item),
+        }
     }
     Ok(layout)
 }
@@ -361,6 +371,15 @@ mod tests {
             vec![(b'c', 0, 1), (b'h', 4, 1), (b's', 6, 2), (b'?', 8, 1)]
         );
         assert_eq!((l.size, l.values), (9, 4));
+        let l = compile("<IIIHH").unwrap();
+        let got: Vec<(u8, usize, usize)> = l
+            .items
+            .iter()
+            .map(|i| (i.code, i.offset, i.count))
+            .collect();
+        assert_eq!(got, vec![(b'I', 0, 3), (b'H', 12, 2)]);
+        let l = compile("ss2s").unwrap();
+        assert_eq!(l.items.len(), 3);
         let l = compile("0s0p0c").unwrap();
         assert_eq!((l.size, l.values, l.items.len()), (0, 2, 2));
     }

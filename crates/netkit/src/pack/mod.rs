@@ -81,6 +81,8 @@ pub struct Struct {
     layout: Layout,
     /// Integer-only plan: one step per item, or the first non-integer code.
     ints: Result<Box<[IntStep]>, PackError>,
+    /// The same plan with one entry per value, for small formats without `?`.
+    flat: Option<FlatPlan>,
     /// Position of the first `0p` item, which CPython cannot unpack.
     zero_pascal: Option<usize>,
 }
@@ -92,6 +94,75 @@ struct IntStep {
     read: IntRead,
     offset: usize,
     count: usize,
+}
+
+/// One entry per value: reading the whole record is one loop without branches
+/// other than bounds checks.
+#[derive(Debug, Clone)]
+struct FlatPlan {
+    fields: Box<[FlatField]>,
+    /// Bytes from the record start that 8-byte loads of every field touch.
+    reach: usize,
+}
+
+/// One value of a [`FlatPlan`].
+#[derive(Debug, Clone, Copy)]
+struct FlatField {
+    offset: usize,
+    /// `64 - 8 * width`.
+    shift: u32,
+    /// The sign bit for signed codes, else 0.
+    sign: u64,
+}
+
+/// Records longer than this use the per-item plan only.
+const FLAT_MAX_SIZE: usize = 64;
+
+impl FlatPlan {
+    fn new(steps: &[IntStep]) -> Option<FlatPlan> {
+        let mut fields = Vec::new();
+        for step in steps {
+            let r = step.read;
+            if r.extend == codec::Extend::Bool || step.offset + step.count * r.width > FLAT_MAX_SIZE
+            {
+                return None;
+            }
+            let bits = 8 * r.width as u32;
+            for k in 0..step.count {
+                fields.push(FlatField {
+                    offset: step.offset + k * r.width,
+                    shift: 64 - bits,
+                    sign: if r.extend == codec::Extend::Signed {
+                        1 << (bits - 1)
+                    } else {
+                        0
+                    },
+                });
+            }
+        }
+        let reach = fields.iter().map(|f| f.offset + 8).max().unwrap_or(0);
+        Some(FlatPlan {
+            fields: fields.into_boxed_slice(),
+            reach,
+        })
+    }
+
+    /// Reads every field of the record at the start of `rec`, which must have
+    /// at least `reach` bytes; `None` if it has not.
+    #[inline(always)]
+    fn read<const BIG: bool>(&self, rec: &[u8], out: &mut [i128]) -> Option<()> {
+        for (f, slot) in self.fields.iter().zip(out) {
+            let w = rec.get(f.offset..)?.first_chunk::<8>()?;
+            let u = if BIG {
+                u64::from_be_bytes(*w) >> f.shift
+            } else {
+                (u64::from_le_bytes(*w) << f.shift) >> f.shift
+            };
+            let sign = i128::from(f.sign);
+            *slot = (i128::from(u) ^ sign) - sign;
+        }
+        Some(())
+    }
 }
 
 impl fmt::Debug for Struct {
@@ -113,7 +184,7 @@ impl Struct {
     /// trailing repeat count, a NUL, or a total size beyond `isize::MAX`.
     pub fn new(fmt: &str) -> Result<Struct, PackError> {
         let layout = format::compile(fmt)?;
-        let ints = layout
+        let ints: Result<Box<[IntStep]>, PackError> = layout
             .items
             .iter()
             .map(|item| match IntRead::for_item(item, layout.order) {
@@ -133,10 +204,12 @@ impl Struct {
             .iter()
             .find(|i| i.kind == format::Kind::Pascal && i.count == 0)
             .map(|i| i.pos);
+        let flat = ints.as_ref().ok().and_then(|steps| FlatPlan::new(steps));
         Ok(Struct {
             format: fmt.to_string(),
             layout,
             ints,
+            flat,
             zero_pascal,
         })
     }
@@ -304,7 +377,32 @@ impl Struct {
             });
         }
         let start = self.record_start(buf.len(), offset)?;
-        let done = if self.layout.order == format::Order::Big {
+        let big = self.layout.order == format::Order::Big;
+        if let Some(flat) = &self.flat {
+            let rec = buf.get(start..).unwrap_or_default();
+            // A record too near the end of `buf` for 8-byte loads is copied to
+            // a padded stack buffer first.
+            let mut padded: [u8; FLAT_MAX_SIZE + 8];
+            let rec = if rec.len() >= flat.reach {
+                rec
+            } else {
+                padded = [0u8; FLAT_MAX_SIZE + 8];
+                let size = self.layout.size;
+                let dst = padded
+                    .get_mut(..size)
+                    .ok_or_else(|| self.short(buf.len()))?;
+                dst.copy_from_slice(rec.get(..size).ok_or_else(|| self.short(buf.len()))?);
+                &padded[..]
+            };
+            let done = if big {
+                flat.read::<true>(rec, out)
+            } else {
+                flat.read::<false>(rec, out)
+            };
+            done.ok_or_else(|| self.short(buf.len()))?;
+            return Ok(needed);
+        }
+        let done = if big {
             read_ints::<true>(steps, buf, start, out)
         } else {
             read_ints::<false>(steps, buf, start, out)
@@ -417,28 +515,30 @@ fn read_ints<const BIG: bool>(
     start: usize,
     out: &mut [i128],
 ) -> Option<()> {
-    let mut slots = out.iter_mut();
+    let mut j = 0;
     for step in steps {
         let read = &step.read;
-        let mut at = start + step.offset;
         let width = read.width;
-        let items = slots.by_ref().take(step.count);
+        let mut at = start + step.offset;
+        let end = j + step.count;
+        let slots = out.get_mut(j..end)?;
+        j = end;
         // One loop per extension, so the inner loops have no branch on it.
         match read.extend {
             codec::Extend::Unsigned => {
-                for slot in items {
+                for slot in slots {
                     *slot = i128::from(read.bits::<BIG>(buf, at)?);
                     at += width;
                 }
             }
             codec::Extend::Signed => {
-                for slot in items {
+                for slot in slots {
                     *slot = read.signed(read.bits::<BIG>(buf, at)?);
                     at += width;
                 }
             }
             codec::Extend::Bool => {
-                for slot in items {
+                for slot in slots {
                     *slot = i128::from(read.bits::<BIG>(buf, at)? != 0);
                     at += width;
                 }

@@ -566,3 +566,49 @@ fn arbitrary_formats_and_buffers_never_panic() {
     }
     assert!(compared > 100, "only {compared} round trips compared");
 }
+
+#[test]
+fn unpack_ints_agrees_with_unpack_from_everywhere() {
+    // Every plan (flat loads, padded copy near the end, per-item for `?` and long
+    // records) at every position of the buffer and with trailing bytes.
+    let formats = [
+        "<IIIHH",
+        ">IIIHH",
+        "<bhiq",
+        ">bhiq",
+        "<BHIQ",
+        "@bhilqnNP",
+        "=?3x?",
+        ">20Q",
+        "<9q",
+        "b",
+        ">H",
+        "<4x",
+        "",
+        "@c",
+    ];
+    let mut rng = Lcg(7);
+    for fmt in formats {
+        let s = Struct::new(fmt).unwrap();
+        let mut out = vec![0i128; s.count()];
+        for extra in 0..10 {
+            for lead in 0..3 {
+                let buf: Vec<u8> = (0..lead + s.size() + extra)
+                    .map(|_| rng.next() as u8)
+                    .collect();
+                let slow = s.unpack_from(&buf, lead as isize);
+                let fast = s.unpack_ints_from(&buf, lead as isize, &mut out);
+                if fmt == "@c" {
+                    assert!(matches!(
+                        fast,
+                        Err(PackError::NotIntegerFormat { pos: 1, code: 'c' })
+                    ));
+                    continue;
+                }
+                let slow: Vec<i128> = slow.unwrap().iter().map(|v| v.as_int().unwrap()).collect();
+                assert_eq!(fast, Ok(slow.len()), "{fmt}");
+                assert_eq!(out, slow, "{fmt} lead {lead} extra {extra}");
+            }
+        }
+    }
+}
