@@ -72,7 +72,7 @@ fn pack_one(
             let v = value
                 .as_int()
                 .ok_or(PackError::NotAnInteger { index, code })?;
-            let (min, max) = int_range(item.kind, item.size);
+            let (min, max) = item.range;
             if v < min || v > max {
                 return Err(PackError::OutOfRange {
                     index,
@@ -162,26 +162,30 @@ fn order_bytes<const N: usize>(le: [u8; N], be: [u8; N], order: Order) -> [u8; N
     }
 }
 
-/// The range an integer code accepts.
-pub(crate) fn int_range(kind: Kind, size: usize) -> (i128, i128) {
-    let bits = (size * 8).min(64) as u32;
-    match kind {
-        Kind::Signed => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
-        Kind::Ptr => (-(1i128 << (bits - 1)), (1i128 << bits) - 1),
-        _ => (0, (1i128 << bits) - 1),
-    }
-}
-
+/// Writes the low `dst.len()` bytes of `v` (already range-checked) in `order`.
 fn write_int(dst: &mut [u8], v: i128, order: Order) {
-    let n = dst.len().min(16);
-    match order {
-        Order::Little => {
-            let b = v.to_le_bytes();
-            dst.copy_from_slice(b.get(..n).unwrap_or_default());
-        }
-        Order::Big => {
-            let b = v.to_be_bytes();
-            dst.copy_from_slice(b.get(16 - n..).unwrap_or_default());
+    macro_rules! put {
+        ($t:ty) => {
+            dst.copy_from_slice(&match order {
+                Order::Little => (v as $t).to_le_bytes(),
+                Order::Big => (v as $t).to_be_bytes(),
+            })
+        };
+    }
+    // Fixed widths compile to single stores.
+    match dst.len() {
+        1 => put!(u8),
+        2 => put!(u16),
+        4 => put!(u32),
+        8 => put!(u64),
+        n => {
+            let n = n.min(16);
+            match order {
+                Order::Little => dst.copy_from_slice(v.to_le_bytes().get(..n).unwrap_or_default()),
+                Order::Big => {
+                    dst.copy_from_slice(v.to_be_bytes().get(16 - n..).unwrap_or_default())
+                }
+            }
         }
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct Item {
     pub count: usize,
     /// Size of one element in bytes (1 for `s` and `p`).
     pub size: usize,
+    /// Smallest and largest value an integer code packs (`(0, 0)` otherwise).
+    pub range: (i128, i128),
 }
 
 impl Item {
@@ -231,6 +233,7 @@ pub(crate) fn compile(fmt: &str) -> Result<Layout, PackError> {
             offset,
             count,
             size,
+            range: int_range(kind, size),
         };
         if item.values() == 0 {
             continue;
@@ -252,6 +255,18 @@ pub(crate) fn compile(fmt: &str) -> Result<Layout, PackError> {
         }
     }
     Ok(layout)
+}
+
+/// The range an integer code packs: the natural range of its size and sign, and
+/// for native `P` everything `PyLong_AsVoidPtr` takes (`i64::MIN..=u64::MAX`).
+fn int_range(kind: Kind, size: usize) -> (i128, i128) {
+    let bits = (size * 8).clamp(1, 64) as u32;
+    match kind {
+        Kind::Signed => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
+        Kind::Ptr => (-(1i128 << (bits - 1)), (1i128 << bits) - 1),
+        Kind::Unsigned => (0, (1i128 << bits) - 1),
+        _ => (0, 0),
+    }
 }
 
 /// Rounds `size` up to a multiple of `align` (a power of two), within `isize::MAX`.
