@@ -30,32 +30,27 @@ pub(crate) fn pack_record(
     if let Some(head) = rec.get_mut(..layout.size) {
         head.fill(0);
     }
-    let mut values = values.iter().enumerate();
-    for item in &layout.items {
-        for k in 0..item.values() {
-            let Some((index, value)) = values.next() else {
-                return Err(PackError::WrongCount {
-                    expected: layout.values,
-                    got: index_hint(layout),
-                });
-            };
-            let at = item.offset + k * item.size;
-            pack_one(layout, item, rec, at, index, value)?;
-        }
+    let slots = layout
+        .items
+        .iter()
+        .flat_map(|item| (0..item.values()).map(move |k| (item, item.offset + k * item.size)));
+    for ((item, at), (index, value)) in slots.zip(values.iter().enumerate()) {
+        pack_one(layout, item, rec, at, index, value)?;
     }
     Ok(())
 }
 
-/// Used only if the layout's value count disagrees with its items (a bug).
-fn index_hint(layout: &Layout) -> usize {
-    layout.items.iter().map(Item::values).sum()
-}
-
+/// The `len` bytes at `at`. Fails only if `rec` is shorter than the record, which
+/// callers rule out before packing.
 fn slot(rec: &mut [u8], at: usize, len: usize) -> Result<&mut [u8], PackError> {
-    rec.get_mut(at..at.saturating_add(len))
-        .ok_or(PackError::Alloc {
-            size: at.saturating_add(len),
-        })
+    let end = at.saturating_add(len);
+    let have = rec.len();
+    rec.get_mut(at..end).ok_or(PackError::PackIntoTooSmall {
+        required: end as u128,
+        size: end,
+        offset: 0,
+        len: have,
+    })
 }
 
 fn pack_one(
