@@ -51,6 +51,7 @@ mod codec;
 mod error;
 mod format;
 mod half;
+mod ints;
 mod value;
 
 #[cfg(test)]
@@ -61,8 +62,8 @@ use std::fmt;
 pub use error::PackError;
 pub use value::Value;
 
-use codec::IntRead;
 use format::Layout;
+use ints::IntPlan;
 
 /// A compiled format string, like Python's `struct.Struct`.
 ///
@@ -79,90 +80,10 @@ use format::Layout;
 pub struct Struct {
     format: String,
     layout: Layout,
-    /// Integer-only plan: one step per item, or the first non-integer code.
-    ints: Result<Box<[IntStep]>, PackError>,
-    /// The same plan with one entry per value, for small formats without `?`.
-    flat: Option<FlatPlan>,
+    /// The plan for [`Struct::unpack_ints_from`], or the first non-integer code.
+    ints: Result<IntPlan, PackError>,
     /// Position of the first `0p` item, which CPython cannot unpack.
     zero_pascal: Option<usize>,
-}
-
-/// One item of the integer-only plan: `count` values read with `read` from
-/// `offset`, `read.width` bytes apart.
-#[derive(Debug, Clone, Copy)]
-struct IntStep {
-    read: IntRead,
-    offset: usize,
-    count: usize,
-}
-
-/// One entry per value: reading the whole record is one loop without branches
-/// other than bounds checks.
-#[derive(Debug, Clone)]
-struct FlatPlan {
-    fields: Box<[FlatField]>,
-    /// Bytes from the record start that 8-byte loads of every field touch.
-    reach: usize,
-}
-
-/// One value of a [`FlatPlan`].
-#[derive(Debug, Clone, Copy)]
-struct FlatField {
-    offset: usize,
-    /// `64 - 8 * width`.
-    shift: u32,
-    /// The sign bit for signed codes, else 0.
-    sign: u64,
-}
-
-/// Records longer than this use the per-item plan only.
-const FLAT_MAX_SIZE: usize = 64;
-
-impl FlatPlan {
-    fn new(steps: &[IntStep]) -> Option<FlatPlan> {
-        let mut fields = Vec::new();
-        for step in steps {
-            let r = step.read;
-            if r.extend == codec::Extend::Bool || step.offset + step.count * r.width > FLAT_MAX_SIZE
-            {
-                return None;
-            }
-            let bits = 8 * r.width as u32;
-            for k in 0..step.count {
-                fields.push(FlatField {
-                    offset: step.offset + k * r.width,
-                    shift: 64 - bits,
-                    sign: if r.extend == codec::Extend::Signed {
-                        1 << (bits - 1)
-                    } else {
-                        0
-                    },
-                });
-            }
-        }
-        let reach = fields.iter().map(|f| f.offset + 8).max().unwrap_or(0);
-        Some(FlatPlan {
-            fields: fields.into_boxed_slice(),
-            reach,
-        })
-    }
-
-    /// Reads every field of the record at the start of `rec`, which must have
-    /// at least `reach` bytes; `None` if it has not.
-    #[inline(always)]
-    fn read<const BIG: bool>(&self, rec: &[u8], out: &mut [i128]) -> Option<()> {
-        for (f, slot) in self.fields.iter().zip(out) {
-            let w = rec.get(f.offset..)?.first_chunk::<8>()?;
-            let u = if BIG {
-                u64::from_be_bytes(*w) >> f.shift
-            } else {
-                (u64::from_le_bytes(*w) << f.shift) >> f.shift
-            };
-            let sign = i128::from(f.sign);
-            *slot = (i128::from(u) ^ sign) - sign;
-        }
-        Some(())
-    }
 }
 
 impl fmt::Debug for Struct {
@@ -184,32 +105,16 @@ impl Struct {
     /// trailing repeat count, a NUL, or a total size beyond `isize::MAX`.
     pub fn new(fmt: &str) -> Result<Struct, PackError> {
         let layout = format::compile(fmt)?;
-        let ints: Result<Box<[IntStep]>, PackError> = layout
-            .items
-            .iter()
-            .map(|item| match IntRead::for_item(item, layout.order) {
-                Some(read) => Ok(IntStep {
-                    read,
-                    offset: item.offset,
-                    count: item.count,
-                }),
-                None => Err(PackError::NotIntegerFormat {
-                    pos: item.pos,
-                    code: char::from(item.code),
-                }),
-            })
-            .collect();
+        let ints = IntPlan::new(&layout);
         let zero_pascal = layout
             .items
             .iter()
             .find(|i| i.kind == format::Kind::Pascal && i.count == 0)
             .map(|i| i.pos);
-        let flat = ints.as_ref().ok().and_then(|steps| FlatPlan::new(steps));
         Ok(Struct {
             format: fmt.to_string(),
             layout,
             ints,
-            flat,
             zero_pascal,
         })
     }
@@ -368,7 +273,7 @@ impl Struct {
         offset: isize,
         out: &mut [i128],
     ) -> Result<usize, PackError> {
-        let steps = self.ints.as_ref().map_err(Clone::clone)?;
+        let plan = self.ints.as_ref().map_err(Clone::clone)?;
         let needed = self.layout.values;
         if out.len() < needed {
             return Err(PackError::OutputTooSmall {
@@ -377,37 +282,8 @@ impl Struct {
             });
         }
         let start = self.record_start(buf.len(), offset)?;
-        let big = self.layout.order == format::Order::Big;
-        if let Some(flat) = &self.flat {
-            let rec = buf.get(start..).unwrap_or_default();
-            // A record too near the end of `buf` for 8-byte loads is copied to
-            // a padded stack buffer first.
-            let mut padded: [u8; FLAT_MAX_SIZE + 8];
-            let rec = if rec.len() >= flat.reach {
-                rec
-            } else {
-                padded = [0u8; FLAT_MAX_SIZE + 8];
-                let size = self.layout.size;
-                let dst = padded
-                    .get_mut(..size)
-                    .ok_or_else(|| self.short(buf.len()))?;
-                dst.copy_from_slice(rec.get(..size).ok_or_else(|| self.short(buf.len()))?);
-                &padded[..]
-            };
-            let done = if big {
-                flat.read::<true>(rec, out)
-            } else {
-                flat.read::<false>(rec, out)
-            };
-            done.ok_or_else(|| self.short(buf.len()))?;
-            return Ok(needed);
-        }
-        let done = if big {
-            read_ints::<true>(steps, buf, start, out)
-        } else {
-            read_ints::<false>(steps, buf, start, out)
-        };
-        done.ok_or_else(|| self.short(buf.len()))?;
+        plan.read(buf, start, self.layout.size, out)
+            .ok_or_else(|| self.short(buf.len()))?;
         Ok(needed)
     }
 
@@ -504,48 +380,6 @@ impl Struct {
         );
         codec::unpack_record(&self.layout, rec, out)
     }
-}
-
-/// Runs the integer-only plan on the record at `start`; `None` if a read is out of
-/// bounds (not possible once the record was checked to fit).
-#[inline(always)]
-fn read_ints<const BIG: bool>(
-    steps: &[IntStep],
-    buf: &[u8],
-    start: usize,
-    out: &mut [i128],
-) -> Option<()> {
-    let mut j = 0;
-    for step in steps {
-        let read = &step.read;
-        let width = read.width;
-        let mut at = start + step.offset;
-        let end = j + step.count;
-        let slots = out.get_mut(j..end)?;
-        j = end;
-        // One loop per extension, so the inner loops have no branch on it.
-        match read.extend {
-            codec::Extend::Unsigned => {
-                for slot in slots {
-                    *slot = i128::from(read.bits::<BIG>(buf, at)?);
-                    at += width;
-                }
-            }
-            codec::Extend::Signed => {
-                for slot in slots {
-                    *slot = read.signed(read.bits::<BIG>(buf, at)?);
-                    at += width;
-                }
-            }
-            codec::Extend::Bool => {
-                for slot in slots {
-                    *slot = i128::from(read.bits::<BIG>(buf, at)? != 0);
-                    at += width;
-                }
-            }
-        }
-    }
-    Some(())
 }
 
 /// Iterator over the records of a buffer, from [`Struct::iter_unpack`].
