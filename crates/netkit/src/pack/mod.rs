@@ -14,6 +14,11 @@
 //! `OverflowError`) is a [`PackError`] here; no input makes this module panic, and
 //! repeat counts beyond `isize::MAX` bytes are rejected before anything is allocated.
 //!
+//! For fixed integer headers, [`Struct::unpack_ints_from`] reads into a caller's
+//! `[i128]` with no allocation: a record of up to 64 bytes is one loop of 8-byte
+//! loads and shifts over precomputed offsets. [`Struct::unpack_into`] reuses a
+//! `Vec<Value>`'s capacity across calls.
+//!
 //! Out of scope: Python objects other than [`Value`]'s four kinds (`bytearray`,
 //! objects with `__index__`), and `str` formats with non-ASCII characters (rejected
 //! as bad characters, as CPython rejects them).

@@ -291,6 +291,8 @@ mod tests {
     #[test]
     fn display_and_accessors() {
         assert_eq!(Value::from(42i32).to_string(), "42");
+        assert_eq!(Value::from(7), Value::Int(7));
+        assert_eq!(Value::from(b"ab"), Value::Bytes(b"ab".to_vec()));
         assert_eq!(Value::from(-1i64).to_string(), "-1");
         assert_eq!(Value::from(u64::MAX).to_string(), "18446744073709551615");
         assert_eq!(Value::from(false).to_string(), "False");
