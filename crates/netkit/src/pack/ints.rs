@@ -3,9 +3,9 @@
 //!
 //! A format made only of integer codes (and `?`, `x`) compiles to one step per
 //! item; a small record (at most 64 bytes, no `?`) also to a flat list with one
-//! entry per value, read by a single loop of 8-byte loads and shifts. Records too
-//! near the end of the buffer for 8-byte loads are copied to a padded stack buffer
-//! first. The general `Value` decoding is in `codec.rs`.
+//! entry per value, read by a single loop of 8-byte loads and shifts from a 72-byte
+//! window. Near the end of the buffer, a field is loaded from the 8 bytes that end
+//! with it instead. The general `Value` decoding is in `codec.rs`.
 
 use super::codec::{self, IntRead};
 use super::format::{Layout, Order};
@@ -47,10 +47,10 @@ impl IntPlan {
         })
     }
 
-    /// Reads the `size`-byte record at `buf[start..]` into `out`; `None` if the
+    /// Reads the record at `buf[start..]` into `out`; `None` if the
     /// record or `out` is too short (callers check both first).
     #[inline]
-    pub fn read(&self, buf: &[u8], start: usize, size: usize, out: &mut [i128]) -> Option<()> {
+    pub fn read(&self, buf: &[u8], start: usize, out: &mut [i128]) -> Option<()> {
         let Some(flat) = &self.flat else {
             return if self.big {
                 read_steps::<true>(&self.steps, buf, start, out)
@@ -58,19 +58,14 @@ impl IntPlan {
                 read_steps::<false>(&self.steps, buf, start, out)
             };
         };
-        let rec = buf.get(start..)?;
-        let mut padded: [u8; FLAT_MAX_SIZE + 8];
-        let rec = if rec.len() >= flat.reach {
-            rec
-        } else {
-            padded = [0u8; FLAT_MAX_SIZE + 8];
-            padded.get_mut(..size)?.copy_from_slice(rec.get(..size)?);
-            &padded[..]
-        };
-        if self.big {
-            flat.read::<true>(rec, out)
-        } else {
-            flat.read::<false>(rec, out)
+        // 8-byte loads at offsets below 64 stay inside a 72-byte window, which the
+        // compiler can see, so that loop has no bounds checks. A record nearer the
+        // end of `buf` is read with loads that end at each field instead.
+        match buf.get(start..).and_then(|r| r.first_chunk::<WINDOW>()) {
+            Some(window) if self.big => flat.read::<true>(window, out),
+            Some(window) => flat.read::<false>(window, out),
+            None if self.big => flat.read_near_end::<true>(buf, start, out),
+            None => flat.read_near_end::<false>(buf, start, out),
         }
     }
 }
@@ -84,18 +79,16 @@ struct IntStep {
     count: usize,
 }
 
-/// One entry per value: reading the whole record is one loop without branches
-/// other than bounds checks.
+/// One entry per value: reading the whole record is one loop of loads and shifts.
 #[derive(Debug, Clone)]
 struct FlatPlan {
     fields: Box<[FlatField]>,
-    /// Bytes from the record start that 8-byte loads of every field touch.
-    reach: usize,
 }
 
 /// One value of a [`FlatPlan`].
 #[derive(Debug, Clone, Copy)]
 struct FlatField {
+    /// Offset in the record, below [`FLAT_MAX_SIZE`].
     offset: usize,
     /// `64 - 8 * width`.
     shift: u32,
@@ -103,8 +96,11 @@ struct FlatField {
     sign: u64,
 }
 
-/// Records longer than this use the per-item plan only.
+/// Records longer than this use the per-item plan only (a power of two).
 const FLAT_MAX_SIZE: usize = 64;
+
+/// The bytes a flat read may touch: every field's 8-byte load.
+const WINDOW: usize = FLAT_MAX_SIZE + 8;
 
 impl FlatPlan {
     fn new(steps: &[IntStep]) -> Option<FlatPlan> {
@@ -128,23 +124,67 @@ impl FlatPlan {
                 });
             }
         }
-        let reach = fields.iter().map(|f| f.offset + 8).max().unwrap_or(0);
         Some(FlatPlan {
             fields: fields.into_boxed_slice(),
-            reach,
         })
     }
 
-    /// Reads every field of the record at the start of `rec`, which must have
-    /// at least `reach` bytes; `None` if it has not.
+    /// Reads every field of the record at the start of `window`.
     #[inline(always)]
-    fn read<const BIG: bool>(&self, rec: &[u8], out: &mut [i128]) -> Option<()> {
+    fn read<const BIG: bool>(&self, window: &[u8; WINDOW], out: &mut [i128]) -> Option<()> {
         for (f, slot) in self.fields.iter().zip(out) {
-            let w = rec.get(f.offset..)?.first_chunk::<8>()?;
+            // Offsets are below FLAT_MAX_SIZE; the mask lets the compiler see it.
+            let at = f.offset & (FLAT_MAX_SIZE - 1);
+            let w = window.get(at..)?.first_chunk::<8>()?;
             let u = if BIG {
                 u64::from_be_bytes(*w) >> f.shift
             } else {
                 (u64::from_le_bytes(*w) << f.shift) >> f.shift
+            };
+            let sign = i128::from(f.sign);
+            *slot = (i128::from(u) ^ sign) - sign;
+        }
+        Some(())
+    }
+}
+
+impl FlatPlan {
+    /// Reads every field of the record at `buf[start..]`, which may end less than
+    /// 8 bytes after a field: such a field is loaded from the 8 bytes that end
+    /// with it (or, in a buffer under 8 bytes, copied).
+    #[inline(always)]
+    fn read_near_end<const BIG: bool>(
+        &self,
+        buf: &[u8],
+        start: usize,
+        out: &mut [i128],
+    ) -> Option<()> {
+        for (f, slot) in self.fields.iter().zip(out) {
+            let s = f.shift;
+            let at = start.checked_add(f.offset)?;
+            let u = if let Some(w) = buf.get(at..).and_then(|r| r.first_chunk::<8>()) {
+                if BIG {
+                    u64::from_be_bytes(*w) >> s
+                } else {
+                    (u64::from_le_bytes(*w) << s) >> s
+                }
+            } else {
+                let end = at.checked_add(8 - (s / 8) as usize)?;
+                let head = buf.get(..end)?;
+                match head.last_chunk::<8>() {
+                    Some(w) if BIG => (u64::from_be_bytes(*w) << s) >> s,
+                    Some(w) => u64::from_le_bytes(*w) >> s,
+                    None => {
+                        let mut w = [0u8; 8];
+                        let src = head.get(at..)?;
+                        w.get_mut(..src.len())?.copy_from_slice(src);
+                        if BIG {
+                            u64::from_be_bytes(w) >> s
+                        } else {
+                            u64::from_le_bytes(w)
+                        }
+                    }
+                }
             };
             let sign = i128::from(f.sign);
             *slot = (i128::from(u) ^ sign) - sign;

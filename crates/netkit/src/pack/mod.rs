@@ -287,7 +287,7 @@ impl Struct {
             });
         }
         let start = self.record_start(buf.len(), offset)?;
-        plan.read(buf, start, self.layout.size, out)
+        plan.read(buf, start, out)
             .ok_or_else(|| self.short(buf.len()))?;
         Ok(needed)
     }
