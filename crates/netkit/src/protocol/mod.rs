@@ -9,7 +9,7 @@
 //! one Protocol run unchanged under every concurrency mode.
 //!
 //! In scope: the traits, cross-connection [`Mailbox`]es, the LineReceiver-style
-//! ([`line`]) and Int32StringReceiver-style ([`int32`]) helpers, and a socket-free
+//! ([`line`](mod@line)) and Int32StringReceiver-style ([`int32`]) helpers, and a socket-free
 //! test runner. Out of scope: sockets, threads, event loops.
 //!
 //! ```
