@@ -89,15 +89,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Target::Dir(PathBuf::from(".")),
     };
     let show = !args.quiet && std::io::stderr().is_terminal();
-    let bar = progress_bar(show);
+    let mut bar: Option<ProgressBar> = None;
     let mut on_progress = |p: Progress| {
-        if let Some(total) = p.total {
-            bar.set_length(total);
-        }
-        bar.set_position(p.done);
+        let b = bar.get_or_insert_with(|| progress_bar(show, p.total));
+        b.set_position(p.done);
     };
     let result = client.download(&args.url, &target, args.resume, &mut on_progress);
-    bar.finish_and_clear();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     client.save_cookies()?;
     let done = result?;
     if !args.quiet {
@@ -115,17 +115,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar(show: bool) -> ProgressBar {
+/// A bar with size, speed and ETA on stderr; a spinner with bytes and speed when
+/// the size is unknown; nothing when stderr is not a terminal or with `--quiet`.
+fn progress_bar(show: bool, total: Option<u64>) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{bytes:>10}/{total_bytes:10} [{bar:30}] {bytes_per_sec:>12} ETA {eta}",
-    )
-    .map(|s| s.progress_chars("=> "));
-    if let Ok(style) = style {
-        bar.set_style(style);
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{bytes:>10}/{total_bytes:10} [{bar:30}] {bytes_per_sec:>12} ETA {eta}"
+    } else {
+        "{spinner} {bytes:>10} {bytes_per_sec:>12} {elapsed}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
     }
     bar
 }

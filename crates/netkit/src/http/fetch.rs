@@ -393,6 +393,28 @@ pub struct Downloaded {
 }
 
 /// An HTTP client: one connection pool and one cookie jar, for a run.
+///
+/// ```
+/// use std::io::BufRead;
+/// use netkit::http::fetch::{Client, FetchOptions, Target};
+///
+/// let dir = std::env::temp_dir().join(format!("netkit-fetch-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// std::fs::write(dir.join("notes.txt"), "first\nsecond\n")?;
+/// let client = Client::new(FetchOptions::default())?;
+/// let url = format!("file://{}/notes.txt", dir.display());
+///
+/// let page = client.urlopen(&url)?;
+/// assert_eq!(page.status(), 200);
+/// let lines: Vec<String> = page.lines().collect::<Result<_, _>>().map_err(netkit::http::fetch::FetchError::from_io)?;
+/// assert_eq!(lines, ["first", "second"]);
+///
+/// let got = client.download(&url, &Target::File(dir.join("copy.txt")), false, &mut |_| {})?;
+/// assert_eq!(got.size, 13);
+/// assert_eq!(std::fs::read_to_string(dir.join("copy.txt"))?, "first\nsecond\n");
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Client {
     agent: ureq::Agent,
