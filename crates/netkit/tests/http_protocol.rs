@@ -422,3 +422,45 @@ fn access_log_line() {
     assert!(line.contains("] \"GET /nope HTTP/1.1\" 404 "), "{line}");
     assert!(line.ends_with("ms"), "{line}");
 }
+
+#[test]
+fn mangled_requests_never_panic_and_always_get_a_status() {
+    let s = site();
+    let base: &[&[u8]] = &[
+        b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-3\r\n\r\n",
+        b"HEAD /sub/ HTTP/1.0\r\nConnection: keep-alive\r\nIf-None-Match: \"x\"\r\n\r\n",
+        b"GET /%2e%2e/%zz/%/a%2 HTTP/1.1\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
+        b"GET /big.bin HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n",
+    ];
+    // A small deterministic generator: flip, drop and duplicate bytes, cut anywhere.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..5000 {
+        let mut req = base[round % base.len()].to_vec();
+        for _ in 0..(next() % 4) {
+            let i = (next() as usize) % req.len();
+            match next() % 3 {
+                0 => req[i] = next() as u8,
+                1 => {
+                    req.remove(i);
+                }
+                _ => req.insert(i, req[i]),
+            }
+        }
+        let cut = (next() as usize) % (req.len() + 1);
+        let out = s.run(Script::new().data(&req[..cut]).data(&req[cut..]).eof());
+        assert!(
+            out.closed,
+            "round {round}: {:?}",
+            String::from_utf8_lossy(&req)
+        );
+        if !out.written.is_empty() {
+            assert!(out.written.starts_with(b"HTTP/1.1 "), "round {round}");
+        }
+    }
+}

@@ -105,6 +105,10 @@ impl HttpConn {
                 self.buf.drain(..n);
                 self.discard -= n as u64;
                 if self.discard > 0 {
+                    if self.eof {
+                        // The body will never be complete.
+                        self.close(t);
+                    }
                     return;
                 }
             }
