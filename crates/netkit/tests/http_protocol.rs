@@ -464,3 +464,15 @@ fn mangled_requests_never_panic_and_always_get_a_status() {
         }
     }
 }
+
+#[test]
+fn a_body_that_never_arrives_times_out() {
+    let s = site();
+    let out = s.run(
+        Script::new()
+            .data(b"GET /hello.txt HTTP/1.1\r\nContent-Length: 100\r\n\r\nab")
+            .fire_timers(),
+    );
+    assert_eq!(one(&out).0, 200);
+    assert!(out.closed);
+}

@@ -108,6 +108,9 @@ impl HttpConn {
                     if self.eof {
                         // The body will never be complete.
                         self.close(t);
+                    } else {
+                        // The rest of the body is due within the header timeout too.
+                        self.arm_timer(t);
                     }
                     return;
                 }
