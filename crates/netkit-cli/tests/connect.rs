@@ -24,16 +24,32 @@ fn streams_and_datagrams_through_netkit_serve() {
     let unix = format!("unix://{}", dir.path("s.sock").display());
     let udgram = format!("unix-dgram://{}", dir.path("d.sock").display());
     let served = Served::start(&[
-        "upper", "--listen", "127.0.0.1:0", "--listen", &unix, "--listen", "udp://127.0.0.1:0", "--listen", &udgram,
+        "upper",
+        "--listen",
+        "127.0.0.1:0",
+        "--listen",
+        &unix,
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--listen",
+        &udgram,
     ]);
     for kind in ["tcp", "unix"] {
         let out = connect(&[&served.addr(kind)], b"hello\nworld\n");
-        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.stdout, b"HELLO\nWORLD\n", "{kind}");
     }
     for kind in ["udp", "unix-dgram"] {
         let out = connect(&[&served.addr(kind), "--wait", "500ms"], b"one\ntwo\n");
-        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         // Datagrams may be reordered or (rarely) dropped; each reply is one line.
         for line in text.lines() {
@@ -55,7 +71,11 @@ fn a_mebibyte_goes_through_echo_and_comes_back_whole() {
 #[test]
 fn stdin_end_half_closes_and_the_reply_is_still_read() {
     // A server that answers only after the client's end-of-file.
-    let l = Listener::bind(&"127.0.0.1:0".parse::<Address>().unwrap(), &ListenOptions::default()).unwrap();
+    let l = Listener::bind(
+        &"127.0.0.1:0".parse::<Address>().unwrap(),
+        &ListenOptions::default(),
+    )
+    .unwrap();
     let addr = l.local_address().to_string();
     let t = thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
@@ -63,7 +83,8 @@ fn stdin_end_half_closes_and_the_reply_is_still_read() {
         let mut got = Vec::new();
         s.read_to_end(&mut got).unwrap();
         thread::sleep(Duration::from_millis(100));
-        s.write_all(format!("got {} bytes", got.len()).as_bytes()).unwrap();
+        s.write_all(format!("got {} bytes", got.len()).as_bytes())
+            .unwrap();
     });
     let out = connect(&[&addr], &[b'x'; 12345]);
     t.join().unwrap();
@@ -74,7 +95,11 @@ fn stdin_end_half_closes_and_the_reply_is_still_read() {
 #[test]
 fn errors_are_clear() {
     // Nothing listens on a port we bound and closed.
-    let l = Listener::bind(&"127.0.0.1:0".parse::<Address>().unwrap(), &ListenOptions::default()).unwrap();
+    let l = Listener::bind(
+        &"127.0.0.1:0".parse::<Address>().unwrap(),
+        &ListenOptions::default(),
+    )
+    .unwrap();
     let addr = l.local_address().to_string();
     drop(l);
     let out = connect(&[&addr, "--timeout", "2s"], b"");

@@ -33,7 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .listen(format!("{host}:{port}").parse()?)
         .mode(Mode::Threads)
         .protocol(|c: &ConnInfo| {
-            LineReceiver::new(SimpleLogger { peer: c.peer.clone() }).with_delimiter(b"\n")
+            LineReceiver::new(SimpleLogger {
+                peer: c.peer.clone(),
+            })
+            .with_delimiter(b"\n")
         })
         .handle_signals(true)
         .build()?;

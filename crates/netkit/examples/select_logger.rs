@@ -32,7 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder()
         .listen(format!("{host}:{port}").parse()?)
         .mode(Mode::Threads)
-        .protocol(|c: &ConnInfo| Logger { peer: c.peer.clone() })
+        .protocol(|c: &ConnInfo| Logger {
+            peer: c.peer.clone(),
+        })
         .handle_signals(true)
         .build()?;
     eprintln!("listening on {}", server.local_addresses()[0]);

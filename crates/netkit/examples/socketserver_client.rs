@@ -9,7 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: socketserver_client HOST PORT WORDS...".into());
     };
     let data = words.join(" ");
-    let mut sock = netkit::net::connect(&format!("{host}:{port}").parse()?, Duration::from_secs(10))?;
+    let mut sock =
+        netkit::net::connect(&format!("{host}:{port}").parse()?, Duration::from_secs(10))?;
     sock.send_all(format!("{data}\n").as_bytes())?;
     let mut buf = [0u8; 1024];
     let n = sock.read(&mut buf)?;

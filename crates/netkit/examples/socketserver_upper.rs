@@ -9,7 +9,11 @@ fn my_tcp_handler(c: &mut Conn) -> io::Result<()> {
     let mut buf = [0u8; 1024];
     let n = c.read(&mut buf)?;
     let data = buf[..n].trim_ascii();
-    println!("{} wrote: {:?}", c.peer_addr(), String::from_utf8_lossy(data));
+    println!(
+        "{} wrote: {:?}",
+        c.peer_addr(),
+        String::from_utf8_lossy(data)
+    );
     c.write_all(&data.to_ascii_uppercase())
 }
 
@@ -18,7 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [_, host, port, flags @ ..] = &args[..] else {
         return Err("usage: socketserver_upper HOST PORT [--threading]".into());
     };
-    let mode = if flags.iter().any(|f| f == "--threading") { Mode::Threads } else { Mode::Sequential };
+    let mode = if flags.iter().any(|f| f == "--threading") {
+        Mode::Threads
+    } else {
+        Mode::Sequential
+    };
     let server = Server::builder()
         .listen(format!("{host}:{port}").parse()?)
         .mode(mode)

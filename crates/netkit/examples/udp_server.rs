@@ -12,7 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .listen(format!("udp://{host}:{port}").parse()?)
         .datagram_handler(|req: &mut DatagramRequest<'_>| {
             let data = String::from_utf8_lossy(req.data());
-            println!("Received from client at {} saying b'{data}'", python_addr(req.peer()));
+            println!(
+                "Received from client at {} saying b'{data}'",
+                python_addr(req.peer())
+            );
             req.reply(b"Hi!")
         })
         .handle_signals(true)

@@ -11,6 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut s = netkit::net::connect(&format!("unix://{path}").parse()?, Duration::from_secs(10))?;
     let mut data = Vec::new();
     s.read_to_end(&mut data)?;
-    println!("Received from server: b'{}'", String::from_utf8_lossy(&data));
+    println!(
+        "Received from server: b'{}'",
+        String::from_utf8_lossy(&data)
+    );
     Ok(())
 }

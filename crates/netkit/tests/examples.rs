@@ -68,7 +68,9 @@ impl Running {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let addr = match rx.recv_timeout(STEP) {
@@ -135,7 +137,11 @@ impl Drop for Running {
 
 /// Runs a client to completion (bounded); returns its stdout.
 fn run(mut cmd: Command) -> String {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + STEP;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() >= deadline {
@@ -163,7 +169,12 @@ fn client(name: &str, args: &[&str]) -> String {
 
 fn python(script: &str, args: &[&str]) -> String {
     let mut c = Command::new("python3");
-    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script)).args(args);
+    c.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/py")
+            .join(script),
+    )
+    .args(args);
     run(c)
 }
 
@@ -175,8 +186,14 @@ fn temp_sock(tag: &str) -> PathBuf {
 fn small_server_with_small_client_and_the_seed_client() {
     let s = Running::start("small_server", &["127.0.0.1", "0"]);
     let (h, p) = s.host_port();
-    assert_eq!(client("small_client", &[&h, &p]), "Thank you for connecting\n");
-    assert_eq!(python("small_client.py", &[&h, &p]), "Thank you for connecting\n");
+    assert_eq!(
+        client("small_client", &[&h, &p]),
+        "Thank you for connecting\n"
+    );
+    assert_eq!(
+        python("small_client.py", &[&h, &p]),
+        "Thank you for connecting\n"
+    );
     assert!(s.printed("Got connection from 127.0.0.1:"));
     s.stop();
 }
@@ -187,7 +204,11 @@ fn threading_and_forking_servers_greet() {
         let s = Running::start(name, &["127.0.0.1", "0"]);
         let (h, p) = s.host_port();
         for _ in 0..3 {
-            assert_eq!(client("small_client", &[&h, &p]), "Thank you for connecting\n", "{name}");
+            assert_eq!(
+                client("small_client", &[&h, &p]),
+                "Thank you for connecting\n",
+                "{name}"
+            );
         }
         assert!(s.printed("Got connection from 127.0.0.1:"), "{name}");
         s.stop();
@@ -214,8 +235,14 @@ fn socketserver_upper_with_both_clients_sequential_and_threading() {
         let s = Running::start("socketserver_upper", &args);
         let (h, p) = s.host_port();
         let want = "Sent:     hello world\nReceived: HELLO WORLD\n";
-        assert_eq!(client("socketserver_client", &[&h, &p, "hello", "world"]), want);
-        assert_eq!(python("socketserver_client.py", &[&h, &p, "hello", "world"]), want);
+        assert_eq!(
+            client("socketserver_client", &[&h, &p, "hello", "world"]),
+            want
+        );
+        assert_eq!(
+            python("socketserver_client.py", &[&h, &p, "hello", "world"]),
+            want
+        );
         assert!(s.printed("wrote: \"hello world\""));
         s.stop();
     }
@@ -247,9 +274,12 @@ fn select_and_poll_loggers_print_what_clients_send() {
     for name in ["select_logger", "poll_logger"] {
         let s = Running::start(name, &["127.0.0.1", "0"]);
         let addr = s.addr.parse().unwrap();
-        let clients: Vec<_> = (0..3).map(|_| netkit::net::connect(&addr, STEP).unwrap()).collect();
+        let clients: Vec<_> = (0..3)
+            .map(|_| netkit::net::connect(&addr, STEP).unwrap())
+            .collect();
         for (i, c) in clients.iter().enumerate() {
-            c.send_all(format!("line from {name} {i}\n").as_bytes()).unwrap();
+            c.send_all(format!("line from {name} {i}\n").as_bytes())
+                .unwrap();
         }
         for i in 0..3 {
             assert!(s.printed(&format!("line from {name} {i}\n")), "{name}");
@@ -277,8 +307,14 @@ fn unix_server_with_unix_client_and_the_seed_client() {
     let path = temp_sock("unix");
     let s = Running::start("unix_server", &[path.to_str().unwrap()]);
     let p = path.to_str().unwrap();
-    assert_eq!(client("unix_client", &[p]), "Received from server: b'Hello '\n");
-    assert_eq!(python("unix_client.py", &[p]), "Received from server: b'Hello '\n");
+    assert_eq!(
+        client("unix_client", &[p]),
+        "Received from server: b'Hello '\n"
+    );
+    assert_eq!(
+        python("unix_client.py", &[p]),
+        "Received from server: b'Hello '\n"
+    );
     s.stop();
     assert!(!path.exists(), "socket file left behind");
 }

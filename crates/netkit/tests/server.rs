@@ -294,7 +294,7 @@ fn protocol_runner_keeps_the_transport_contract() {
     // Timers fire (the cancelled one does not); close flushes first; writes
     // after close are dropped; the reason is Done.
     let s = dial(&addr);
-    (&s).read_exact(&mut tick).unwrap();
+    s.read_exact(&mut tick).unwrap();
     assert_eq!(&tick, b"tick;");
     s.send_all(b"close").unwrap();
     assert_eq!(read_all(&s), b"closing");
@@ -302,7 +302,7 @@ fn protocol_runner_keeps_the_transport_contract() {
 
     // abort: the reason is Aborted.
     let s = dial(&addr);
-    (&s).read_exact(&mut tick).unwrap();
+    s.read_exact(&mut tick).unwrap();
     s.send_all(b"abort").unwrap();
     let _ = (&s).read_to_end(&mut Vec::new());
     assert_eq!(next(&rx), "lost Aborted");
@@ -310,7 +310,7 @@ fn protocol_runner_keeps_the_transport_contract() {
     // shutdown_write sends FIN after the flush; reading goes on; the peer's
     // EOF is delivered and connection_lost comes last.
     let s = dial(&addr);
-    (&s).read_exact(&mut tick).unwrap();
+    s.read_exact(&mut tick).unwrap();
     s.send_all(b"fin").unwrap();
     assert_eq!(read_all(&s), b"half");
     s.send_all(b"more").unwrap();
@@ -340,7 +340,7 @@ fn shutdown_closes_protocol_connections_after_the_grace_period() {
         let s = dial(&addr);
         s.send_all(b"x").unwrap();
         let mut buf = [0u8; 1];
-        (&s).read_exact(&mut buf).unwrap();
+        s.read_exact(&mut buf).unwrap();
         stop.shutdown();
         assert_eq!(next(&rx), "lost Shutdown", "{mode}");
         t.join().unwrap().unwrap();
@@ -361,7 +361,8 @@ fn a_peer_that_does_not_read_is_held_back_and_loses_nothing() {
         .unwrap();
     let (addr, stop, t) = start(server);
     let s = dial(&addr);
-    s.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     // Without reading, the server's queue passes its high watermark, it stops
     // reading, and the kernel buffers fill: our writes stall.
     let chunk = vec![b'z'; 64 * 1024];
@@ -369,7 +370,12 @@ fn a_peer_that_does_not_read_is_held_back_and_loses_nothing() {
     let stalled = loop {
         match (&s).write(&chunk) {
             Ok(n) => sent += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 break true
             }
             Err(e) => panic!("{e}"),

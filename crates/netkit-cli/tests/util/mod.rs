@@ -96,7 +96,9 @@ impl Served {
                 if n == 0 {
                     break;
                 }
-                out.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                out.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut addrs = Vec::new();
@@ -108,7 +110,10 @@ impl Served {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("netkit serve {args:?} did not start: {}", stderr.lock().unwrap());
+                    panic!(
+                        "netkit serve {args:?} did not start: {}",
+                        stderr.lock().unwrap()
+                    );
                 }
             }
         }
@@ -186,7 +191,9 @@ impl Served {
 
     /// Open file descriptors of the server process.
     pub fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).unwrap().count()
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
     }
 }
 

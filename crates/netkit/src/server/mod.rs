@@ -56,7 +56,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::net::{Address, Datagram, ListenOptions, Listener, Stream};
-use crate::protocol::{Boxed, CloseReason, ConnInfo, DatagramService, DynFactory, Factory, PeerAddr};
+use crate::protocol::{
+    Boxed, CloseReason, ConnInfo, DatagramService, DynFactory, Factory, PeerAddr,
+};
 
 pub use handler::{Conn, DatagramHandler, DatagramRequest, Handler, ServiceHandler};
 pub use runner::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
@@ -327,10 +329,14 @@ impl ServerBuilder {
         }
         for a in &self.addrs {
             if a.is_stream() && self.stream_app.is_none() {
-                return Err(ServerError::NoStreamHandler { addr: a.to_string() });
+                return Err(ServerError::NoStreamHandler {
+                    addr: a.to_string(),
+                });
             }
             if !a.is_stream() && self.dgram_app.is_none() {
-                return Err(ServerError::NoDatagramHandler { addr: a.to_string() });
+                return Err(ServerError::NoDatagramHandler {
+                    addr: a.to_string(),
+                });
             }
         }
         if let Some(l) = self.listeners.first() {
@@ -515,7 +521,10 @@ impl Server {
 fn register_signals(life: &Lifecycle) -> Result<Vec<signal_hook::SigId>, ServerError> {
     let mut ids = Vec::new();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        ids.push(signal_hook::low_level::pipe::register(sig, life.stop_writer()?)?);
+        ids.push(signal_hook::low_level::pipe::register(
+            sig,
+            life.stop_writer()?,
+        )?);
     }
     Ok(ids)
 }
@@ -539,7 +548,7 @@ impl Ctx {
 
     /// Whether the connection limit allows another connection.
     fn below_limit(&self, active: usize) -> bool {
-        self.config.max_conns.is_none_or(|m| active < m)
+        self.config.max_conns.map_or(true, |m| active < m)
     }
 
     /// Serves one connection to the end, logging failures and panics.
@@ -579,7 +588,8 @@ impl Ctx {
                 let shutdown = ShutdownHandle {
                     inner: self.life.clone(),
                 };
-                let mut conn = Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
+                let mut conn =
+                    Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
                 run_handler(&**h, &mut conn);
             }
         }
@@ -660,7 +670,11 @@ impl<'a> Acceptor<'a> {
                 sys::PollFd::new(self.life.wake_fd(), sys::READ),
             ];
             if listening {
-                fds.extend(self.listeners.iter().map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ)));
+                fds.extend(
+                    self.listeners
+                        .iter()
+                        .map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ)),
+                );
             }
             sys::poll(&mut fds, self.paused_until)?;
             if fds[0].has(sys::READ) {
@@ -676,10 +690,15 @@ impl<'a> Acceptor<'a> {
             let n = self.listeners.len();
             for k in 0..n {
                 let i = (self.next + k) % n;
-                if !fds.get(2 + i).is_some_and(|f| f.has(sys::READ | sys::HANGUP)) {
+                if !fds
+                    .get(2 + i)
+                    .is_some_and(|f| f.has(sys::READ | sys::HANGUP))
+                {
                     continue;
                 }
-                let Some(l) = self.listeners.get(i) else { continue };
+                let Some(l) = self.listeners.get(i) else {
+                    continue;
+                };
                 match l.accept() {
                     Ok(conn) => {
                         self.next = (i + 1) % n;
@@ -718,10 +737,12 @@ fn serve_threads(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerErr
     while let Some((stream, peer)) = acc.accept(&mut || ctx.below_limit(ctx.life.active()))? {
         let guard = ctx.enter(&stream);
         let c = ctx.clone();
-        let spawned = thread::Builder::new().name("netkit-conn".into()).spawn(move || {
-            let _guard = guard;
-            c.serve(stream, peer);
-        });
+        let spawned = thread::Builder::new()
+            .name("netkit-conn".into())
+            .spawn(move || {
+                let _guard = guard;
+                c.serve(stream, peer);
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start a connection thread: {e}; connection dropped");
         }
@@ -787,7 +808,11 @@ fn serve_fork(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
     result
 }
 
-fn fork_loop(ctx: &Ctx, acc: &mut Acceptor<'_>, children: &mut fork::Children) -> Result<(), ServerError> {
+fn fork_loop(
+    ctx: &Ctx,
+    acc: &mut Acceptor<'_>,
+    children: &mut fork::Children,
+) -> Result<(), ServerError> {
     loop {
         let mut open = || {
             children.reap();
@@ -825,13 +850,19 @@ fn drain_children(ctx: &Ctx, children: &mut fork::Children) {
             return;
         }
         if now >= kill_at && !killed {
-            tracing::info!("grace period over: killing {} child processes", children.len());
+            tracing::info!(
+                "grace period over: killing {} child processes",
+                children.len()
+            );
             children.signal_all(libc::SIGKILL);
             killed = true;
         }
         let next = if killed { give_up } else { kill_at };
         let mut fds = [sys::PollFd::new(ctx.life.wake_fd(), sys::READ)];
-        let _ = sys::poll(&mut fds, Some(next.min(sys::after(Duration::from_millis(100)))));
+        let _ = sys::poll(
+            &mut fds,
+            Some(next.min(sys::after(Duration::from_millis(100)))),
+        );
         ctx.life.drain_wake();
     }
 }
@@ -932,8 +963,12 @@ fn serve_datagrams(sock: &Datagram, h: &dyn DatagramHandler, life: &Lifecycle) {
                     let res = panic::catch_unwind(AssertUnwindSafe(|| h.handle(&mut req)));
                     match res {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::warn!(peer = %r.peer, "datagram handler failed: {e}"),
-                        Err(p) => tracing::error!(peer = %r.peer, "datagram handler panicked: {}", panic_message(&p)),
+                        Ok(Err(e)) => {
+                            tracing::warn!(peer = %r.peer, "datagram handler failed: {e}")
+                        }
+                        Err(p) => {
+                            tracing::error!(peer = %r.peer, "datagram handler panicked: {}", panic_message(&p))
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

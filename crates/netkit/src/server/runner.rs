@@ -179,7 +179,9 @@ impl Tx {
 
     fn make_mailbox(&mut self) -> MailboxReceiver {
         let wake: Arc<dyn Wake> = match UnixStream::pair() {
-            Ok((rx, tx)) if rx.set_nonblocking(true).is_ok() && tx.set_nonblocking(true).is_ok() => {
+            Ok((rx, tx))
+                if rx.set_nonblocking(true).is_ok() && tx.set_nonblocking(true).is_ok() =>
+            {
                 self.wake_rx = Some(rx);
                 Arc::new(PipeWake(tx))
             }
@@ -498,7 +500,9 @@ impl Runner<'_> {
         if overflowed {
             tracing::warn!(peer = %self.tx.peer, "mailbox full: the peer is not reading; closing");
             self.msgs.clear();
-            return Some(CloseReason::Error("mailbox full: the peer is not reading".into()));
+            return Some(CloseReason::Error(
+                "mailbox full: the peer is not reading".into(),
+            ));
         }
         for msg in self.msgs.drain(..) {
             if self.tx.done() {
