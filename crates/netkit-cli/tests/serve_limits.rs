@@ -144,6 +144,13 @@ fn connect_close_cycles_leak_no_descriptors_or_zombies() {
     for &mode in MODES {
         let served = echo_server(mode, &[]);
         let (host, port) = served.host_port();
+        // One warm-up cycle, so whatever serving sets up once is counted.
+        python(
+            "clients.py",
+            &["cycles", &host, &port.to_string(), "1"],
+            STEP,
+        );
+        thread::sleep(Duration::from_millis(200));
         let before = served.fd_count();
         let out = python(
             "clients.py",
@@ -155,9 +162,10 @@ fn connect_close_cycles_leak_no_descriptors_or_zombies() {
         while served.fd_count() > before || zombies_of(served.pid()) > 0 {
             assert!(
                 Instant::now() < deadline,
-                "{mode}: {} fds before, {} after; {} zombies",
+                "{mode}: {} fds before, {} after: {:?}; {} zombies",
                 before,
                 served.fd_count(),
+                served.fd_list(),
                 zombies_of(served.pid())
             );
             thread::sleep(Duration::from_millis(50));

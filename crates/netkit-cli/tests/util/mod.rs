@@ -189,6 +189,18 @@ impl Served {
         false
     }
 
+    /// What each open descriptor of the server process points to.
+    pub fn fd_list(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let target = std::fs::read_link(e.path()).unwrap_or_default();
+                format!("{}->{}", e.file_name().to_string_lossy(), target.display())
+            })
+            .collect()
+    }
+
     /// Open file descriptors of the server process.
     pub fn fd_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))

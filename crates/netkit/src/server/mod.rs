@@ -310,8 +310,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Stops gracefully on SIGINT and SIGTERM while serving (default: off; a
-    /// library server installs no signal handlers unless asked).
+    /// Stops gracefully on SIGINT and SIGTERM (default: off; a library server
+    /// installs no signal handlers unless asked). The handlers are installed by
+    /// [`build`](ServerBuilder::build) and removed when the [`Server`] is dropped.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.signals = on;
         self
@@ -373,6 +374,13 @@ impl ServerBuilder {
             }
         }
         let life = Arc::new(Lifecycle::new(self.grace)?);
+        // Installed now, so a signal that arrives before `serve_forever` (right
+        // after "listening on" is printed, say) still stops the server gracefully.
+        let signals = if self.signals {
+            register_signals(&life)?
+        } else {
+            Vec::new()
+        };
         Ok(Server {
             listeners: self.listeners,
             datagrams: self.datagrams,
@@ -380,7 +388,7 @@ impl ServerBuilder {
             stream_app: self.stream_app,
             dgram_app: self.dgram_app,
             life,
-            signals: self.signals,
+            signals,
         })
     }
 }
@@ -393,7 +401,15 @@ pub struct Server {
     stream_app: Option<StreamApp>,
     dgram_app: Option<Arc<dyn DatagramHandler>>,
     life: Arc<Lifecycle>,
-    signals: bool,
+    signals: Vec<signal_hook::SigId>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for id in self.signals.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 impl fmt::Debug for Server {
@@ -440,18 +456,10 @@ impl Server {
     ///
     /// [`ServerError::Io`] when the accept loop itself fails (poll, signals).
     pub fn serve_forever(mut self) -> Result<(), ServerError> {
-        let signals = if self.signals {
-            register_signals(&self.life)?
-        } else {
-            Vec::new()
-        };
         let dgram_threads = self.spawn_datagram_loops();
         let result = self.serve_streams();
         for t in dgram_threads {
             let _ = t.join();
-        }
-        for id in signals {
-            signal_hook::low_level::unregister(id);
         }
         result
     }
