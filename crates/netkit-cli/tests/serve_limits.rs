@@ -79,7 +79,7 @@ fn half_close_gets_every_byte_back_in_every_mode() {
 #[test]
 fn silent_client_is_closed_at_idle_timeout_in_every_mode() {
     for &mode in MODES {
-        let served = echo_server(mode, &["--idle-timeout", "300ms"]);
+        let served = echo_server(mode, &["--idle-timeout", "1s"]);
         let (host, port) = served.host_port();
         let out = python("clients.py", &["idle", &host, &port.to_string()], STEP);
         assert_eq!(
@@ -301,4 +301,40 @@ fn over_max_conns_a_client_waits_and_is_served_when_a_slot_frees() {
         drop((b, c));
         stop(served);
     }
+}
+
+#[test]
+fn out_of_descriptors_accepting_pauses_logs_and_recovers() {
+    // A server limited to a few descriptors: accept fails with EMFILE.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 24 && exec \"$0\" serve echo --listen 127.0.0.1:0")
+        .arg(util::netkit());
+    let served = Served::spawn(cmd, 1);
+    let addr = served.addr("tcp");
+    let clients: Vec<Stream> = (0..30).map(|_| dial(&addr)).collect();
+    assert!(
+        served.wait_log("Too many open files", STEP),
+        "{}",
+        served.log()
+    );
+    drop(clients);
+    // Descriptors free up: the server accepts and serves again.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let s = dial(&addr);
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_all(b"back").unwrap();
+        let mut got = [0u8; 4];
+        if s.read_exact(&mut got).is_ok() {
+            assert_eq!(&got, b"back");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not serving again: {}",
+            served.log()
+        );
+    }
+    stop(served);
 }

@@ -287,7 +287,7 @@ fn next(rx: &mpsc::Receiver<String>) -> String {
 
 #[test]
 fn protocol_runner_keeps_the_transport_contract() {
-    let builder = Server::builder().idle_timeout(Some(Duration::from_millis(400)));
+    let builder = Server::builder().idle_timeout(Some(Duration::from_millis(1500)));
     let ((addr, stop, t), rx) = probe_server(builder);
     let mut tick = [0u8; 5];
 

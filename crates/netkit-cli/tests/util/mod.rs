@@ -63,9 +63,14 @@ impl Served {
     /// `--listen` (at least one).
     pub fn start(args: &[&str]) -> Served {
         let want = args.iter().filter(|a| **a == "--listen").count().max(1);
-        let mut child = Command::new(netkit())
-            .arg("serve")
-            .args(args)
+        let mut cmd = Command::new(netkit());
+        cmd.arg("serve").args(args);
+        Served::spawn(cmd, want)
+    }
+
+    /// Starts a server command and waits for `want` `listening on` lines.
+    pub fn spawn(mut cmd: Command, want: usize) -> Served {
+        let mut child = cmd
             .env("NETKIT_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -111,7 +116,7 @@ impl Served {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "netkit serve {args:?} did not start: {}",
+                        "{cmd:?} did not start: {}",
                         stderr.lock().unwrap()
                     );
                 }

@@ -74,6 +74,7 @@ pub(crate) fn run(
         fin_sent: false,
         backpressure: false,
         last_recv: Instant::now(),
+        last_sent: Instant::now(),
         grace: None,
         buf: vec![0u8; READ_CHUNK],
         msgs: Vec::new(),
@@ -273,6 +274,7 @@ struct Runner<'a> {
     fin_sent: bool,
     backpressure: bool,
     last_recv: Instant,
+    last_sent: Instant,
     grace: Option<Instant>,
     buf: Vec<u8>,
     msgs: Vec<Bytes>,
@@ -313,7 +315,7 @@ impl Runner<'_> {
             }
             self.timers(proto);
             if let Some(idle) = self.idle {
-                if !self.tx.done() && Instant::now() >= self.last_recv + idle {
+                if Instant::now() >= self.idle_since() + idle {
                     return CloseReason::IdleTimeout;
                 }
             }
@@ -380,7 +382,10 @@ impl Runner<'_> {
         while tx.sent < tx.out.len() {
             match (&*self.stream).write(&tx.out[tx.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => tx.sent += n,
+                Ok(n) => {
+                    tx.sent += n;
+                    self.last_sent = Instant::now();
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -397,6 +402,18 @@ impl Runner<'_> {
             self.backpressure = true;
         }
         Ok(())
+    }
+
+    /// When the connection last made progress, for the idle timeout: the last
+    /// bytes received; once closing (nothing is read any more), also the last
+    /// bytes the peer took, so a peer that stops reading cannot hold a closing
+    /// connection forever.
+    fn idle_since(&self) -> Instant {
+        if self.tx.done() {
+            self.last_recv.max(self.last_sent)
+        } else {
+            self.last_recv
+        }
     }
 
     /// Whether the runner reads from the peer now.
@@ -429,7 +446,7 @@ impl Runner<'_> {
             (None, None) => {}
         }
         let idle = match self.idle {
-            Some(d) if !self.tx.done() => Some(self.last_recv + d),
+            Some(d) => Some(self.idle_since() + d),
             _ => None,
         };
         let timer = self.tx.timers.first().map(|(at, _)| *at);
