@@ -98,55 +98,54 @@ impl Listener {
     /// `InvalidInput` for a datagram address; otherwise the system's error,
     /// naming the address.
     pub fn bind(addr: &Address, opts: &ListenOptions) -> io::Result<Listener> {
-        let (sock, kind, file) = match addr {
-            Address::Tcp(hp) => {
-                let mut last = None;
-                let mut bound = None;
-                for sa in hp.resolve()? {
-                    match bind_tcp(sa, opts) {
-                        Ok(s) => {
-                            bound = Some(s);
-                            break;
+        let (sock, kind, file) =
+            match addr {
+                Address::Tcp(hp) => {
+                    let mut last = None;
+                    let mut bound = None;
+                    for sa in hp.resolve()? {
+                        match bind_tcp(sa, opts) {
+                            Ok(s) => {
+                                bound = Some(s);
+                                break;
+                            }
+                            Err(e) => last = Some(e),
                         }
-                        Err(e) => last = Some(e),
                     }
+                    let sock = match (bound, last) {
+                        (Some(s), _) => s,
+                        (None, Some(e)) => {
+                            return Err(io::Error::new(
+                                e.kind(),
+                                format!("cannot listen on {addr}: {e}"),
+                            ))
+                        }
+                        (None, None) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::NotFound,
+                                format!("cannot listen on {addr}: no addresses"),
+                            ))
+                        }
+                    };
+                    (sock, Kind::Tcp, None)
                 }
-                let sock = match (bound, last) {
-                    (Some(s), _) => s,
-                    (None, Some(e)) => {
-                        return Err(io::Error::new(
-                            e.kind(),
-                            format!("cannot listen on {addr}: {e}"),
-                        ))
+                Address::Unix(path) => {
+                    let (sock, file) = bind_unix(path, Type::STREAM)?;
+                    if opts.reuse_port {
+                        sock.set_reuse_port(true)?;
                     }
-                    (None, None) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::NotFound,
-                            format!("cannot listen on {addr}: no addresses"),
-                        ))
-                    }
-                };
-                (sock, Kind::Tcp, None)
-            }
-            Address::Unix(path) => {
-                let (sock, file) = bind_unix(path, Type::STREAM)?;
-                if opts.reuse_port {
-                    sock.set_reuse_port(true)?;
+                    sock.listen(backlog(opts.backlog)).map_err(|e| {
+                        io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                    })?;
+                    (sock, Kind::Unix, Some(file))
                 }
-                sock.listen(backlog(opts.backlog)).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                })?;
-                (sock, Kind::Unix, Some(file))
-            }
-            Address::Udp(_) | Address::UnixDgram(_) => {
-                return Err(io::Error::new(
+                Address::Udp(_) | Address::UnixDgram(_) => return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
                         "cannot listen on {addr}: it is a datagram address (use Datagram::bind)"
                     ),
-                ))
-            }
-        };
+                )),
+            };
         if opts.nonblocking {
             sock.set_nonblocking(true)?;
         }
