@@ -190,7 +190,7 @@ fn race(addrs: &[SocketAddr], deadline: Instant, name: &str) -> io::Result<Strea
                 continue;
             }
             if inflight.is_empty() {
-                return Err(failure(name, &failed, &[]));
+                return Err(failure(name, &failed, &[], &[]));
             }
         }
         let wake = if pending.len() > 0 {
@@ -229,16 +229,19 @@ fn race(addrs: &[SocketAddr], deadline: Instant, name: &str) -> io::Result<Strea
         }
     }
     let timed_out: Vec<SocketAddr> = inflight.iter().map(|a| a.addr).collect();
-    let mut never: Vec<SocketAddr> = pending.collect();
-    let mut waiting = timed_out;
-    waiting.append(&mut never);
-    Err(failure(name, &failed, &waiting))
+    let not_tried: Vec<SocketAddr> = pending.collect();
+    Err(failure(name, &failed, &timed_out, &not_tried))
 }
 
 /// The error for a connect that found no working address: the message names
 /// every address and its fate; the kind is `TimedOut` if the deadline
 /// passed, else the last failure's kind.
-fn failure(name: &str, failed: &[(SocketAddr, io::Error)], timed_out: &[SocketAddr]) -> io::Error {
+fn failure(
+    name: &str,
+    failed: &[(SocketAddr, io::Error)],
+    timed_out: &[SocketAddr],
+    not_tried: &[SocketAddr],
+) -> io::Error {
     let mut msg = format!("cannot connect to {name}:");
     let mut sep = " ";
     for (addr, e) in failed {
@@ -249,15 +252,19 @@ fn failure(name: &str, failed: &[(SocketAddr, io::Error)], timed_out: &[SocketAd
         let _ = write!(msg, "{sep}{addr}: timed out");
         sep = "; ";
     }
-    let kind = if !timed_out.is_empty() || failed.is_empty() {
-        if timed_out.is_empty() {
-            msg.push_str(" timed out");
+    for addr in not_tried {
+        let _ = write!(msg, "{sep}{addr}: not tried before the deadline");
+        sep = "; ";
+    }
+    let deadline_passed = !timed_out.is_empty() || !not_tried.is_empty();
+    let kind = match failed.last() {
+        Some((_, e)) if !deadline_passed => e.kind(),
+        _ => {
+            if !deadline_passed {
+                msg.push_str(" timed out");
+            }
+            io::ErrorKind::TimedOut
         }
-        io::ErrorKind::TimedOut
-    } else {
-        failed
-            .last()
-            .map_or(io::ErrorKind::Other, |(_, e)| e.kind())
     };
     io::Error::new(kind, msg)
 }
@@ -328,6 +335,7 @@ mod tests {
                 (b, io::Error::from(io::ErrorKind::ConnectionRefused)),
             ],
             &[],
+            &[],
         );
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
         let m = e.to_string();
@@ -336,8 +344,12 @@ mod tests {
             "x",
             &[(a, io::Error::from(io::ErrorKind::ConnectionRefused))],
             &[b],
+            &[],
         );
         assert_eq!(t.kind(), io::ErrorKind::TimedOut);
         assert!(t.to_string().contains("[::1]:1: timed out"));
+        let n = failure("x", &[], &[], &[a]);
+        assert_eq!(n.kind(), io::ErrorKind::TimedOut);
+        assert!(n.to_string().contains("not tried"));
     }
 }

@@ -107,9 +107,6 @@ impl Datagram {
             }
             Address::UnixDgram(path) => {
                 let (sock, file) = bind_unix(path, Type::DGRAM)?;
-                if opts.reuse_port {
-                    sock.set_reuse_port(true)?;
-                }
                 (sock, true, Some(file))
             }
             Address::Tcp(_) | Address::Unix(_) => {
@@ -271,6 +268,17 @@ impl Datagram {
     /// Sets or clears `O_NONBLOCK`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking)
+    }
+
+    /// A second handle on the same socket (`dup(2)`, close-on-exec). The
+    /// clone does not own a Unix socket file; the original removes it.
+    pub fn try_clone(&self) -> io::Result<Datagram> {
+        Ok(Datagram {
+            sock: self.sock.try_clone()?,
+            unix: self.unix,
+            local: self.local.clone(),
+            file: None,
+        })
     }
 
     /// True for a Unix datagram socket, false for UDP.

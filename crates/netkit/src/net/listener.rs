@@ -1,6 +1,6 @@
 //! Listening stream sockets, TCP or Unix: binding with the options servers
 //! need, accepting, adopting an inherited descriptor, and handing the socket
-//! to a reactor.
+//! to an event loop.
 //!
 //! Out of scope: what is done with an accepted connection (see [`Stream`]).
 
@@ -21,13 +21,24 @@ use super::{peer_of, sys, PeerAddr};
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
 /// How [`Listener::bind`] sets up a listening socket.
+///
+/// ```
+/// use netkit::net::{ListenOptions, Listener};
+///
+/// let opts = ListenOptions { reuse_port: true, backlog: 128, ..ListenOptions::default() };
+/// let a = Listener::bind(&"127.0.0.1:0".parse()?, &opts)?;
+/// // With SO_REUSEPORT a second listener can share the port.
+/// let b = Listener::bind(&a.local_address(), &opts)?;
+/// assert_eq!(a.local_address(), b.local_address());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenOptions {
     /// The `listen(2)` backlog; capped at `/proc/sys/net/core/somaxconn`,
     /// negative values count as 0. Default 1024.
     pub backlog: i32,
     /// Set `SO_REUSEPORT` so several processes or threads can listen on one
-    /// port and share its connections. Default off.
+    /// port and share its connections. Default off. TCP and UDP only.
     pub reuse_port: bool,
     /// Set `SO_REUSEADDR` so a restarted server can bind while old
     /// connections linger in `TIME_WAIT`. Default on. TCP only.
@@ -91,61 +102,62 @@ impl Listener {
     /// set `IPV6_V6ONLY`, so `[::]:P` and `0.0.0.0:P` are separate sockets.
     /// A host name is resolved and the first address that binds is used.
     /// Unix: a stale socket file left by a dead server is replaced; a live
-    /// one is an `AddrInUse` error.
+    /// one is an `AddrInUse` error. Liveness is found by connecting to the
+    /// file (`ECONNREFUSED` means stale), so a live server sees one
+    /// connection that closes at once. A path that is not a socket is never
+    /// removed.
     ///
     /// # Errors
     ///
     /// `InvalidInput` for a datagram address; otherwise the system's error,
     /// naming the address.
     pub fn bind(addr: &Address, opts: &ListenOptions) -> io::Result<Listener> {
-        let (sock, kind, file) =
-            match addr {
-                Address::Tcp(hp) => {
-                    let mut last = None;
-                    let mut bound = None;
-                    for sa in hp.resolve()? {
-                        match bind_tcp(sa, opts) {
-                            Ok(s) => {
-                                bound = Some(s);
-                                break;
-                            }
-                            Err(e) => last = Some(e),
+        let (sock, kind, file) = match addr {
+            Address::Tcp(hp) => {
+                let mut last = None;
+                let mut bound = None;
+                for sa in hp.resolve()? {
+                    match bind_tcp(sa, opts) {
+                        Ok(s) => {
+                            bound = Some(s);
+                            break;
                         }
+                        Err(e) => last = Some(e),
                     }
-                    let sock = match (bound, last) {
-                        (Some(s), _) => s,
-                        (None, Some(e)) => {
-                            return Err(io::Error::new(
-                                e.kind(),
-                                format!("cannot listen on {addr}: {e}"),
-                            ))
-                        }
-                        (None, None) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::NotFound,
-                                format!("cannot listen on {addr}: no addresses"),
-                            ))
-                        }
-                    };
-                    (sock, Kind::Tcp, None)
                 }
-                Address::Unix(path) => {
-                    let (sock, file) = bind_unix(path, Type::STREAM)?;
-                    if opts.reuse_port {
-                        sock.set_reuse_port(true)?;
+                let sock = match (bound, last) {
+                    (Some(s), _) => s,
+                    (None, Some(e)) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on {addr}: {e}"),
+                        ))
                     }
-                    sock.listen(backlog(opts.backlog)).map_err(|e| {
-                        io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                    })?;
-                    (sock, Kind::Unix, Some(file))
-                }
-                Address::Udp(_) | Address::UnixDgram(_) => return Err(io::Error::new(
+                    (None, None) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("cannot listen on {addr}: no addresses"),
+                        ))
+                    }
+                };
+                (sock, Kind::Tcp, None)
+            }
+            Address::Unix(path) => {
+                let (sock, file) = bind_unix(path, Type::STREAM)?;
+                sock.listen(backlog(opts.backlog)).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?;
+                (sock, Kind::Unix, Some(file))
+            }
+            Address::Udp(_) | Address::UnixDgram(_) => {
+                return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
                         "cannot listen on {addr}: it is a datagram address (use Datagram::bind)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if opts.nonblocking {
             sock.set_nonblocking(true)?;
         }
@@ -230,16 +242,29 @@ impl Listener {
     /// `WouldBlock` on a non-blocking listener with nothing pending; the
     /// system's error otherwise (e.g. `EMFILE` when out of descriptors).
     pub fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
-        loop {
-            match self.sock.accept() {
-                Ok((s, peer)) => {
-                    s.set_nonblocking(false)?;
-                    return Ok((Stream::from_socket(s, self.kind), peer_of(&peer)));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (s, peer) = retry(|| self.sock.accept())?;
+        // accept4 never passes O_NONBLOCK on; other systems copy the listener's.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        s.set_nonblocking(false)?;
+        Ok((Stream::from_socket(s, self.kind), peer_of(&peer)))
+    }
+
+    /// Accepts one connection already in non-blocking mode, for an event
+    /// loop: on Linux one `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Listener::accept`].
+    pub fn accept_nonblocking(&self) -> io::Result<(Stream, PeerAddr)> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let (s, peer) = retry(|| self.sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC))?;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let (s, peer) = {
+            let (s, peer) = retry(|| self.sock.accept())?;
+            s.set_nonblocking(true)?;
+            (s, peer)
+        };
+        Ok((Stream::from_socket(s, self.kind), peer_of(&peer)))
     }
 
     /// The address actually bound, with the real port when port 0 was asked
@@ -356,6 +381,62 @@ impl From<std::net::TcpListener> for Listener {
     }
 }
 
+impl From<std::os::unix::net::UnixListener> for Listener {
+    /// Wraps a standard Unix listener; its socket file is not removed on drop.
+    fn from(l: std::os::unix::net::UnixListener) -> Listener {
+        let sock = Socket::from(l);
+        let path = sock
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(PathBuf::from))
+            .unwrap_or_default();
+        Listener {
+            sock,
+            kind: Kind::Unix,
+            local: Address::Unix(path),
+            file: None,
+        }
+    }
+}
+
+/// Adopts the listening sockets passed by systemd-style socket activation:
+/// when `LISTEN_PID` is this process, descriptors 3 to 3 + `LISTEN_FDS` - 1,
+/// each checked and made close-on-exec as by [`Listener::from_fd_with`].
+///
+/// Returns an empty list when no sockets were passed, and on every call after
+/// the first (the descriptors can be owned only once).
+///
+/// # Errors
+///
+/// `InvalidInput` when `LISTEN_FDS` is not a number, or a passed descriptor
+/// is closed or is not a listening stream socket.
+pub fn listen_fds(nonblocking: bool) -> io::Result<Vec<Listener>> {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        == Some(std::process::id());
+    let Some(count) = std::env::var("LISTEN_FDS").ok().filter(|_| ours) else {
+        return Ok(Vec::new());
+    };
+    let count: RawFd = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (0..=4096).contains(n))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("LISTEN_FDS={count:?} is not a descriptor count"),
+            )
+        })?;
+    let Some(fds) = sys::take_listen_fds(3, count)? else {
+        return Ok(Vec::new());
+    };
+    fds.into_iter()
+        .map(|fd| Listener::from_fd_with(fd, nonblocking))
+        .collect()
+}
+
 fn bind_tcp(sa: SocketAddr, opts: &ListenOptions) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
     if sa.is_ipv6() {
@@ -368,6 +449,16 @@ fn bind_tcp(sa: SocketAddr, opts: &ListenOptions) -> io::Result<Socket> {
     sock.bind(&SockAddr::from(sa))?;
     sock.listen(backlog(opts.backlog))?;
     Ok(sock)
+}
+
+/// Runs `f` until it fails with something other than `EINTR`.
+fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 fn backlog(asked: i32) -> i32 {

@@ -8,8 +8,8 @@
 //! [`Datagram`] sockets that report truncation. Every descriptor is
 //! close-on-exec, and writes never raise `SIGPIPE`.
 //!
-//! Out of scope: event loops (the `reactor` module wraps these sockets with
-//! `mio` through `into_std`), framing (`frame`) and protocols.
+//! Out of scope: event loops (an event loop wraps these sockets with `mio`
+//! through `into_std`), framing of the byte stream, and anything above it.
 //!
 //! ```
 //! use std::io::Read;
@@ -56,7 +56,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 pub use addr::{AddrError, Address, HostPort, UNIX_PATH_MAX};
 pub use connect::{connect, connect_addrs, CONNECTION_ATTEMPT_DELAY};
 pub use datagram::{Datagram, Recv, StdDatagram, UDP_MAX};
-pub use listener::{ListenOptions, Listener, StdListener, DEFAULT_BACKLOG};
+pub use listener::{listen_fds, ListenOptions, Listener, StdListener, DEFAULT_BACKLOG};
 pub use peer::PeerAddr;
 pub use stream::{StdStream, Stream};
 

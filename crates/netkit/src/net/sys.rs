@@ -8,7 +8,8 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use socket2::{MaybeUninitSlice, SockAddr, Socket};
@@ -106,6 +107,36 @@ pub(crate) fn sendfile(
     }
     *offset = off as i64;
     Ok(n as usize)
+}
+
+/// Takes ownership of the inherited descriptors `first .. first + count`
+/// (socket activation). Only the first call in a process takes them; later
+/// calls return `None`.
+///
+/// # Errors
+///
+/// `InvalidInput` when one of the descriptors is not open.
+pub(crate) fn take_listen_fds(first: RawFd, count: RawFd) -> io::Result<Option<Vec<OwnedFd>>> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for fd in first..first.saturating_add(count) {
+        // SAFETY: F_GETFD only reads the descriptor's flags; it is harmless on
+        // any integer and fails with EBADF when `fd` is not open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("inherited descriptor {fd} (from LISTEN_FDS) is not open"),
+            ));
+        }
+        // SAFETY: the socket-activation protocol hands descriptors 3.. to this
+        // process for it to own; the `TAKEN` flag makes this the only place
+        // they are ever wrapped, so each gets exactly one owner.
+        out.push(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    Ok(Some(out))
 }
 
 /// The system's cap on a listen backlog (`/proc/sys/net/core/somaxconn`), if
