@@ -7,7 +7,7 @@
 //! [`length_limit_exceeded`](StringProtocol::length_limit_exceeded) with the announced
 //! length before any of the string is buffered, and the default closes;
 //! [`send_string`](Int32Transport::send_string) refuses strings the prefix cannot
-//! describe (`StringTooLongError`). Pausing works as in [`line`](super::line): strings
+//! describe (`StringTooLongError`). Pausing works as in [`line`](mod@super::line): strings
 //! already received stay buffered until reading resumes.
 //!
 //! Two deliberate differences: after a close or abort no later string from the same
@@ -253,15 +253,60 @@ impl<P: StringProtocol> Int32Receiver<P> {
         if self.ctl.closing || self.failed {
             return;
         }
-        let work: Cow<'_, [u8]> = if self.buf.is_empty() {
+        let mut data = data;
+        // The common case of a read that ends the buffered string: copy only the
+        // bytes that string still lacks, then read the rest in place.
+        let k = self.missing(data);
+        if k > 0 {
+            let (head, rest) = data.split_at(k);
+            let mut b = std::mem::take(&mut self.buf);
+            b.extend_from_slice(head);
+            self.feed(Cow::Owned(b), t);
+            if self.failed || self.ctl.closing {
+                return;
+            }
+            data = rest;
+        }
+        let work = if self.buf.is_empty() {
             Cow::Borrowed(data)
         } else {
             let mut b = std::mem::take(&mut self.buf);
             b.extend_from_slice(data);
             Cow::Owned(b)
         };
+        self.feed(work, t);
+    }
+
+    /// How many bytes of `data` complete the one partial string in the buffer (0 when
+    /// that is not the situation, or `data` does not complete it).
+    fn missing(&self, data: &[u8]) -> usize {
+        if self.buf.is_empty() || self.ctl.paused {
+            return 0;
+        }
+        let mut head = [0u8; 4];
+        let have = self.buf.len().min(4);
+        let Some(need_head) = data.get(..4 - have) else {
+            return 0;
+        };
+        head[..have].copy_from_slice(&self.buf[..have]);
+        head[have..].copy_from_slice(need_head);
+        let len = u64::from(u32::from_be_bytes(head));
+        if len > self.max_length as u64 {
+            return 0;
+        }
+        // `len <= max_length`, so it fits in usize.
+        let total = 4 + len as usize;
+        match total.checked_sub(self.buf.len()) {
+            Some(need) if need > 0 && need <= data.len() => need,
+            _ => 0,
+        }
+    }
+
+    /// Delivers from `work` and buffers what is left.
+    fn feed(&mut self, work: Cow<'_, [u8]>, t: &mut dyn Transport) {
         let used = self.pass(&work, t);
         if self.failed || self.ctl.closing {
+            self.buf.clear();
             return;
         }
         match work {
@@ -352,5 +397,160 @@ impl<P: StringProtocol> Protocol for Int32Receiver<P> {
         };
         self.proto.message_received(msg, &mut it);
         self.after_callback(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::protocol::testing::Script;
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Str(Vec<u8>),
+        Exceeded(u64),
+        Timer,
+    }
+
+    type Log = Arc<Mutex<Vec<Ev>>>;
+
+    /// Records events; `CLOSE` closes, `PAUSE` pauses until a timer resumes.
+    struct Rec(Log);
+
+    impl StringProtocol for Rec {
+        fn string_received(&mut self, s: &[u8], t: &mut Int32Transport<'_>) {
+            self.0.lock().unwrap().push(Ev::Str(s.to_vec()));
+            match s {
+                b"CLOSE" => t.close(),
+                b"PAUSE" => {
+                    t.pause_reading();
+                    t.call_later(Duration::from_secs(1));
+                }
+                _ => t.send_string(s).unwrap(),
+            }
+        }
+        fn length_limit_exceeded(&mut self, len: u64, t: &mut Int32Transport<'_>) {
+            self.0.lock().unwrap().push(Ev::Exceeded(len));
+            t.close();
+        }
+        fn timer_fired(&mut self, _: TimerId, t: &mut Int32Transport<'_>) {
+            self.0.lock().unwrap().push(Ev::Timer);
+            t.resume_reading();
+        }
+    }
+
+    fn frame(s: &[u8]) -> Vec<u8> {
+        let mut v = (s.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(s);
+        v
+    }
+
+    fn run(chunks: &[&[u8]], max: usize) -> (Vec<Ev>, Vec<u8>) {
+        let log = Log::default();
+        let mut script = Script::new();
+        for c in chunks {
+            script = script.data(c).fire_timers();
+        }
+        let out = script.run(Int32Receiver::new(Rec(log.clone())).with_max_length(max));
+        let v = log.lock().unwrap().clone();
+        (v, out.written)
+    }
+
+    fn stream(items: &[&[u8]]) -> Vec<u8> {
+        items.iter().flat_map(|i| frame(i)).collect()
+    }
+
+    #[test]
+    fn strings_in_every_chunking() {
+        let mut input = stream(&[b"hello", b"", b"PAUSE", b"x", b"CLOSE", b"never"]);
+        input.extend_from_slice(b"\x00\x00");
+        let want = vec![
+            Ev::Str(b"hello".to_vec()),
+            Ev::Str(vec![]),
+            Ev::Str(b"PAUSE".to_vec()),
+            Ev::Timer,
+            Ev::Str(b"x".to_vec()),
+            Ev::Str(b"CLOSE".to_vec()),
+        ];
+        let echoed = stream(&[b"hello", b"", b"x"]);
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                let (got, written) = run(&[&input[..i], &input[i..j], &input[j..]], 100);
+                assert_eq!(got, want, "split at {i}, {j}");
+                assert_eq!(written, echoed);
+            }
+        }
+    }
+
+    #[test]
+    fn limit_checked_on_the_prefix() {
+        let mut input = stream(&[b"abcd"]);
+        input.extend_from_slice(b"\x00\x00\x00\x05abcde");
+        for i in 0..=input.len() {
+            let (got, _) = run(&[&input[..i], &input[i..]], 4);
+            assert_eq!(got, [Ev::Str(b"abcd".to_vec()), Ev::Exceeded(5)]);
+        }
+        let (got, _) = run(
+            &[b"\xff\xff\xff\xff"],
+            Int32Receiver::<Rec>::DEFAULT_MAX_LENGTH,
+        );
+        assert_eq!(got, [Ev::Exceeded(u32::MAX as u64)]);
+    }
+
+    #[test]
+    fn exceeded_without_close_ignores_the_rest() {
+        struct Open(Log);
+        impl StringProtocol for Open {
+            fn string_received(&mut self, s: &[u8], _: &mut Int32Transport<'_>) {
+                self.0.lock().unwrap().push(Ev::Str(s.to_vec()));
+            }
+            fn length_limit_exceeded(&mut self, len: u64, _: &mut Int32Transport<'_>) {
+                self.0.lock().unwrap().push(Ev::Exceeded(len));
+            }
+        }
+        let log = Log::default();
+        let mut input = frame(b"toolong");
+        input.extend(frame(b"ok"));
+        let out = Script::new()
+            .data(&input)
+            .data(&frame(b"ok"))
+            .run(Int32Receiver::new(Open(log.clone())).with_max_length(3));
+        assert!(!out.closed);
+        assert_eq!(*log.lock().unwrap(), [Ev::Exceeded(7)]);
+    }
+
+    #[test]
+    fn partial_string_buffers_only_the_tail() {
+        let log = Log::default();
+        let mut r = Int32Receiver::new(Rec(log.clone()));
+        let local = PeerAddr::Inet(([127, 0, 0, 1], 1).into());
+        let mut t = crate::protocol::testing::FakeTransport::new(local.clone(), local);
+        let mut input = stream(&[b"a", b"b"]);
+        r.data_received(&input, &mut t);
+        assert!(r.buffered_data().is_empty());
+        input = frame(b"cdef");
+        r.data_received(&input[..6], &mut t);
+        assert_eq!(r.buffered_data(), &input[..6]);
+        r.data_received(&input[6..], &mut t);
+        assert!(r.buffered_data().is_empty());
+        assert_eq!(log.lock().unwrap().len(), 3);
+        // A read that ends a buffered string and carries more: only the new tail stays.
+        let input = stream(&[b"ghij", b"k", b"lm"]);
+        r.data_received(&input[..2], &mut t);
+        r.data_received(&input[2..input.len() - 1], &mut t);
+        assert_eq!(r.buffered_data(), &input[input.len() - 6..input.len() - 1]);
+        r.data_received(&input[input.len() - 1..], &mut t);
+        assert!(r.buffered_data().is_empty());
+        let got = log.lock().unwrap().split_off(3);
+        assert_eq!(
+            got,
+            [
+                Ev::Str(b"ghij".to_vec()),
+                Ev::Str(b"k".to_vec()),
+                Ev::Str(b"lm".to_vec())
+            ]
+        );
     }
 }

@@ -336,17 +336,92 @@ impl<P: LineProtocol> LineReceiver<P> {
         if self.ctl.closing {
             return;
         }
-        let extra = std::mem::take(&mut self.ctl.extra);
-        let mut scanned = self.scanned;
-        let mut work: Cow<'_, [u8]> = if self.buf.is_empty() && extra.is_empty() {
-            scanned = 0;
-            Cow::Borrowed(data)
-        } else {
-            let mut b = std::mem::take(&mut self.buf);
-            b.extend_from_slice(&extra);
-            b.extend_from_slice(data);
-            Cow::Owned(b)
+        if let Some(end) = self.complete_line(data, t) {
+            if self.ctl.closing {
+                return;
+            }
+            let rest = data.get(end..).unwrap_or_default();
+            let work = if self.ctl.extra.is_empty() {
+                Cow::Borrowed(rest)
+            } else {
+                // Bytes handed back in that callback come after the rest of this read.
+                let mut next = rest.to_vec();
+                next.append(&mut self.ctl.extra);
+                Cow::Owned(next)
+            };
+            self.drive(work, 0, t);
+            return;
+        }
+        if self.buf.is_empty() && self.ctl.extra.is_empty() {
+            self.drive(Cow::Borrowed(data), 0, t);
+            return;
+        }
+        let mut b = std::mem::take(&mut self.buf);
+        b.append(&mut self.ctl.extra);
+        b.extend_from_slice(data);
+        let scanned = self.scanned;
+        self.drive(Cow::Owned(b), scanned, t);
+    }
+
+    /// The common case of a read that ends the buffered, unterminated line: copies
+    /// only up to the end of that line's delimiter into the buffer and delivers the
+    /// line, so the rest of the read can be scanned in place. Returns how much of
+    /// `data` it used, or `None` (nothing done) when the case does not apply.
+    fn complete_line(&mut self, data: &[u8], t: &mut dyn Transport) -> Option<usize> {
+        let whole_buffer_scanned = self.scanned == self.buf.len();
+        let ctl = &self.ctl;
+        if self.buf.is_empty() || !whole_buffer_scanned || ctl.raw || ctl.paused {
+            return None;
+        }
+        if !ctl.extra.is_empty() {
+            return None;
+        }
+        let d = self.delim.as_bytes();
+        let dlen = d.len();
+        // A delimiter that starts in the buffer and ends in `data` comes first.
+        let straddle = (1..dlen).rev().find(|&k| {
+            self.buf.ends_with(d.get(..k).unwrap_or_default())
+                && data.starts_with(d.get(k..).unwrap_or_default())
+        });
+        let end = match straddle {
+            Some(k) => dlen - k,
+            None => {
+                let window = self
+                    .max_length
+                    .saturating_add(dlen)
+                    .saturating_sub(self.buf.len())
+                    .min(data.len());
+                self.delim.find(data.get(..window).unwrap_or_default())? + dlen
+            }
         };
+        let line_len = (self.buf.len() + end).checked_sub(dlen)?;
+        if line_len > self.max_length {
+            // Too long: Twisted's report needs the whole read; the general path does it.
+            return None;
+        }
+        self.buf.extend_from_slice(data.get(..end)?);
+        let Self {
+            proto,
+            delim,
+            ctl,
+            buf,
+            ..
+        } = self;
+        let mut lt = LineTransport {
+            inner: t,
+            delimiter: delim.as_bytes(),
+            ctl,
+        };
+        proto.line_received(buf.get(..line_len).unwrap_or_default(), &mut lt);
+        buf.clear();
+        self.scanned = 0;
+        Some(end)
+    }
+
+    /// Delivers from `work` (the buffer's bytes followed by new ones, or new bytes
+    /// alone), then buffers what is left. `scanned`: bytes at the front of `work`
+    /// known to hold no delimiter.
+    fn drive(&mut self, mut work: Cow<'_, [u8]>, mut scanned: usize, t: &mut dyn Transport) {
         loop {
             let pass = self.pass(&work, scanned, t);
             let rest = work.get(pass.used..).unwrap_or_default();
@@ -504,5 +579,293 @@ impl<P: LineProtocol> Protocol for LineReceiver<P> {
         let mut lt = Self::transport(&self.delim, &mut self.ctl, t);
         self.proto.message_received(msg, &mut lt);
         self.after_callback(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::protocol::testing::{FakeTransport, Script};
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Line(Vec<u8>),
+        Raw(Vec<u8>),
+        Exceeded(Vec<u8>),
+        Timer,
+    }
+
+    type Log = Arc<Mutex<Vec<Ev>>>;
+
+    /// Records events. `CLOSE` closes, `PAUSE` pauses and sets a timer that resumes,
+    /// `RAW n` reads `n` raw bytes then hands the rest back with `set_line_mode_with`.
+    #[derive(Default)]
+    struct Rec {
+        log: Log,
+        raw_left: usize,
+        keep_open: bool,
+    }
+
+    impl LineProtocol for Rec {
+        fn line_received(&mut self, line: &[u8], t: &mut LineTransport<'_>) {
+            self.log.lock().unwrap().push(Ev::Line(line.to_vec()));
+            match line {
+                b"CLOSE" => t.close(),
+                b"PAUSE" => {
+                    t.pause_reading();
+                    t.call_later(Duration::from_secs(1));
+                }
+                _ => {
+                    if let Some(n) = line.strip_prefix(b"RAW ") {
+                        self.raw_left = std::str::from_utf8(n).unwrap().parse().unwrap();
+                        t.set_raw_mode();
+                    }
+                }
+            }
+        }
+        fn raw_data_received(&mut self, data: &[u8], t: &mut LineTransport<'_>) {
+            let n = self.raw_left.min(data.len());
+            self.log.lock().unwrap().push(Ev::Raw(data[..n].to_vec()));
+            self.raw_left -= n;
+            if self.raw_left == 0 {
+                t.set_line_mode_with(&data[n..]);
+            }
+        }
+        fn line_length_exceeded(&mut self, partial: &[u8], t: &mut LineTransport<'_>) {
+            self.log
+                .lock()
+                .unwrap()
+                .push(Ev::Exceeded(partial.to_vec()));
+            if !self.keep_open {
+                t.close();
+            }
+        }
+        fn timer_fired(&mut self, _: TimerId, t: &mut LineTransport<'_>) {
+            self.log.lock().unwrap().push(Ev::Timer);
+            t.resume_reading();
+        }
+    }
+
+    fn run(chunks: &[&[u8]], max: usize, keep_open: bool) -> Vec<Ev> {
+        let log = Log::default();
+        let rec = Rec {
+            log: log.clone(),
+            keep_open,
+            ..Rec::default()
+        };
+        let mut script = Script::new();
+        for c in chunks {
+            script = script.data(c).fire_timers();
+        }
+        script
+            .eof()
+            .run(LineReceiver::new(rec).with_max_length(max));
+        let v = log.lock().unwrap().clone();
+        v
+    }
+
+    fn line(b: &[u8]) -> Ev {
+        Ev::Line(b.to_vec())
+    }
+
+    /// Joins consecutive raw chunks: how raw data is cut depends on the reads.
+    fn merge_raw(evs: Vec<Ev>) -> Vec<Ev> {
+        let mut out: Vec<Ev> = Vec::new();
+        for e in evs {
+            match (out.last_mut(), e) {
+                (Some(Ev::Raw(a)), Ev::Raw(b)) => a.extend_from_slice(&b),
+                (_, e) => out.push(e),
+            }
+        }
+        out
+    }
+
+    /// Every chunking of `input` must give the same events as one chunk.
+    fn same_for_every_split(input: &[u8], max: usize, keep_open: bool) -> Vec<Ev> {
+        let whole = merge_raw(run(&[input], max, keep_open));
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                let got = run(&[&input[..i], &input[i..j], &input[j..]], max, keep_open);
+                assert_eq!(merge_raw(got), whole, "split at {i}, {j}");
+            }
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(
+            merge_raw(run(&bytes, max, keep_open)),
+            whole,
+            "byte by byte"
+        );
+        whole
+    }
+
+    #[test]
+    fn lines_in_any_chunking_and_no_unterminated_last_line() {
+        let got = same_for_every_split(b"one\r\ntwo\r\n\r\nthree\rx\r\nlast", 100, false);
+        assert_eq!(
+            got,
+            [line(b"one"), line(b"two"), line(b""), line(b"three\rx")]
+        );
+    }
+
+    #[test]
+    fn exact_max_accepted_one_more_exceeded_with_the_rest() {
+        let got = run(&[b"abcd\r\nabcde\r\nnext\r\n"], 4, false);
+        assert_eq!(
+            got,
+            [line(b"abcd"), Ev::Exceeded(b"abcde\r\nnext\r\n".to_vec())]
+        );
+    }
+
+    #[test]
+    fn exceeded_without_delimiter_at_max_plus_delimiter_length() {
+        // 4 + len("\r\n") buffered bytes with no delimiter: exceeded, whole buffer.
+        assert_eq!(run(&[b"abcde"], 4, false), []);
+        assert_eq!(
+            run(&[b"abc", b"def"], 4, false),
+            [Ev::Exceeded(b"abcdef".to_vec())]
+        );
+    }
+
+    #[test]
+    fn exceeded_without_close_starts_afresh_like_twisted() {
+        let got = run(&[b"abcdef", b"gh\r\nok\r\n"], 4, true);
+        assert_eq!(
+            got,
+            [Ev::Exceeded(b"abcdef".to_vec()), line(b"gh"), line(b"ok")]
+        );
+    }
+
+    #[test]
+    fn close_in_line_received_stops_later_lines() {
+        let got = same_for_every_split(b"a\r\nCLOSE\r\nb\r\nc\r\n", 100, false);
+        assert_eq!(got, [line(b"a"), line(b"CLOSE")]);
+    }
+
+    #[test]
+    fn raw_mode_mid_chunk_and_back() {
+        let got = run(&[b"a\r\nRAW 5\r\nhel", b"lob\r\nc\r\n"], 100, false);
+        assert_eq!(
+            got,
+            [
+                line(b"a"),
+                line(b"RAW 5"),
+                Ev::Raw(b"hel".to_vec()),
+                Ev::Raw(b"lo".to_vec()),
+                line(b"b"),
+                line(b"c")
+            ]
+        );
+        let got = run(&[b"RAW 3\r\nxyzRAW 1\r\n!\r\n\r\n"], 100, false);
+        assert_eq!(
+            got,
+            [
+                line(b"RAW 3"),
+                Ev::Raw(b"xyz".to_vec()),
+                line(b"RAW 1"),
+                Ev::Raw(b"!".to_vec()),
+                line(b""),
+                line(b"")
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_mode_lines_are_chunking_independent() {
+        let got = same_for_every_split(b"RAW 4\r\nab\r\nRAW 1\r\n\n\r\nz\r\n", 100, false);
+        assert_eq!(
+            got,
+            [
+                line(b"RAW 4"),
+                Ev::Raw(b"ab\r\n".to_vec()),
+                line(b"RAW 1"),
+                Ev::Raw(b"\n".to_vec()),
+                line(b""),
+                line(b"z")
+            ]
+        );
+    }
+
+    #[test]
+    fn pause_holds_lines_until_resume() {
+        let got = run(&[b"a\r\nPAUSE\r\nb\r\nc\r\n"], 100, false);
+        assert_eq!(
+            got,
+            [
+                line(b"a"),
+                line(b"PAUSE"),
+                Ev::Timer,
+                line(b"b"),
+                line(b"c")
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_lines_are_not_buffered_only_the_tail() {
+        let log = Log::default();
+        let mut r = LineReceiver::new(Rec {
+            log: log.clone(),
+            ..Rec::default()
+        });
+        let local = PeerAddr::Inet(([127, 0, 0, 1], 1).into());
+        let mut t = FakeTransport::new(local.clone(), local);
+        r.data_received(b"a\r\nb\r\n", &mut t);
+        assert!(r.buffered_data().is_empty());
+        r.data_received(b"c\r\nta", &mut t);
+        assert_eq!(r.buffered_data(), b"ta");
+        r.data_received(b"il\r", &mut t);
+        assert_eq!(r.buffered_data(), b"tail\r");
+        r.data_received(b"\n", &mut t);
+        assert!(r.buffered_data().is_empty());
+        assert_eq!(log.lock().unwrap().len(), 4);
+        // A read that ends a buffered line and carries more: only the new tail stays.
+        r.data_received(b"par", &mut t);
+        r.data_received(b"t\r\nx\r\ny\r\nz", &mut t);
+        assert_eq!(r.buffered_data(), b"z");
+        r.data_received(b"z\r", &mut t);
+        r.data_received(b"\nq", &mut t);
+        assert_eq!(r.buffered_data(), b"q");
+        let lines: Vec<Ev> = log.lock().unwrap().split_off(4);
+        assert_eq!(lines, [line(b"part"), line(b"x"), line(b"y"), line(b"zz")]);
+    }
+
+    #[test]
+    fn a_line_arriving_byte_by_byte_is_scanned_once() {
+        let mut r = LineReceiver::new(Rec::default()).with_delimiter(b"<END>");
+        let local = PeerAddr::Inet(([127, 0, 0, 1], 1).into());
+        let mut t = FakeTransport::new(local.clone(), local);
+        for i in 1..=10_000 {
+            r.data_received(b"x", &mut t);
+            assert_eq!(r.scanned, i);
+            assert_eq!(r.buf.len(), i);
+        }
+        for b in b"<END" {
+            r.data_received(&[*b], &mut t);
+        }
+        r.data_received(b">", &mut t);
+        assert!(r.buffered_data().is_empty());
+        assert_eq!(
+            *r.inner().log.lock().unwrap(),
+            [Ev::Line(vec![b'x'; 10_000])]
+        );
+    }
+
+    #[test]
+    fn send_line_and_custom_delimiter() {
+        struct Echo;
+        impl LineProtocol for Echo {
+            fn line_received(&mut self, line: &[u8], t: &mut LineTransport<'_>) {
+                assert_eq!(t.delimiter(), b"\n");
+                t.send_line(line);
+            }
+        }
+        let out = Script::new()
+            .data(b"x\ny")
+            .data(b"\n\r\n")
+            .run(LineReceiver::new(Echo).with_delimiter(b"\n"));
+        assert_eq!(out.writes, [&b"x\n"[..], b"y\n", b"\r\n"]);
+        assert!(LineReceiver::new(Echo).try_with_delimiter(b"").is_err());
     }
 }
