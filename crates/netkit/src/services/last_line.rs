@@ -99,3 +99,61 @@ impl<P: LastLine> Protocol for KeepLastLine<P> {
         self.0.resume_producing(t);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::line::LineTransport;
+    use crate::protocol::testing::Script;
+
+    /// Records lines as `L:line;` and the last line as `T:line;`.
+    #[derive(Debug, Default)]
+    struct Record;
+
+    impl LineProtocol for Record {
+        fn line_received(&mut self, line: &[u8], t: &mut LineTransport<'_>) {
+            t.write(&[b"L:", line, b";"].concat());
+        }
+    }
+
+    impl LastLine for Record {
+        fn last_line(&mut self, line: &[u8], t: &mut dyn Transport) {
+            t.write(&[b"T:", line, b";"].concat());
+        }
+    }
+
+    fn receiver(max: usize) -> KeepLastLine<Record> {
+        KeepLastLine::new(LineReceiver::new(Record).with_max_length(max))
+    }
+
+    #[test]
+    fn last_line_comes_once_before_the_close() {
+        for size in [1, 2, 100] {
+            let out = b"a\r\nb\r\ntail\r"
+                .chunks(size)
+                .fold(Script::new(), |s, c| s.data(c))
+                .eof()
+                .run(receiver(64));
+            assert_eq!(out.text(), "L:a;L:b;T:tail\r;", "chunk size {size}");
+            assert!(out.closed);
+        }
+    }
+
+    #[test]
+    fn no_last_line_when_input_ends_with_the_delimiter() {
+        let out = Script::new().data(b"a\r\n").eof().run(receiver(64));
+        assert_eq!(out.text(), "L:a;");
+        let out = Script::new().eof().run(receiver(64));
+        assert_eq!(out.text(), "");
+    }
+
+    #[test]
+    fn an_over_long_line_is_not_handed_back_later() {
+        let out = Script::new()
+            .data(b"ok\r\n0123456789abcdef")
+            .eof()
+            .run(receiver(8));
+        assert_eq!(out.text(), "L:ok;");
+        assert!(out.closed);
+    }
+}
