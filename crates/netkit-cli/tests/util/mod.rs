@@ -115,10 +115,7 @@ impl Served {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!(
-                        "{cmd:?} did not start: {}",
-                        stderr.lock().unwrap()
-                    );
+                    panic!("{cmd:?} did not start: {}", stderr.lock().unwrap());
                 }
             }
         }
