@@ -76,6 +76,12 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const AFTER_GRACE: Duration = Duration::from_secs(2);
 
 /// How a server runs its connections.
+///
+/// ```
+/// use netkit::server::Mode;
+/// let names: Vec<_> = Mode::ALL.iter().map(|m| m.to_string()).collect();
+/// assert_eq!(names, ["sequential", "threads", "pool", "fork"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mode {
@@ -394,6 +400,40 @@ impl ServerBuilder {
 }
 
 /// A bound server, ready to [`serve_forever`](Server::serve_forever).
+///
+/// ```
+/// use std::io::Read;
+/// use std::time::Duration;
+/// use netkit::protocol::{ConnInfo, Protocol, Transport};
+/// use netkit::server::{Mode, Server};
+///
+/// /// The seed's small server: greet, then close.
+/// struct Greeter;
+/// impl Protocol for Greeter {
+///     fn connection_made(&mut self, t: &mut dyn Transport) {
+///         t.write(b"Thank you for connecting");
+///         t.close();
+///     }
+///     fn data_received(&mut self, _: &[u8], _: &mut dyn Transport) {}
+/// }
+///
+/// let server = Server::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .mode(Mode::Pool)
+///     .workers(2)
+///     .protocol(|_: &ConnInfo| Greeter)
+///     .build()?;
+/// let addr = server.local_addresses()[0].clone();
+/// let stop = server.shutdown_handle();
+/// let t = std::thread::spawn(move || server.serve_forever());
+/// let mut s = netkit::net::connect(&addr, Duration::from_secs(5))?;
+/// let mut got = String::new();
+/// s.read_to_string(&mut got)?;
+/// assert_eq!(got, "Thank you for connecting");
+/// stop.shutdown();
+/// t.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Server {
     listeners: Vec<Listener>,
     datagrams: Vec<Datagram>,
