@@ -538,3 +538,108 @@ fn conn_mixes_read_line_and_read_exact() {
     stop.shutdown();
     t.join().unwrap().unwrap();
 }
+
+/// Hands its mailbox to the test, pauses reading on "pause" until a timer.
+struct Postbox {
+    boxes: mpsc::Sender<netkit::protocol::Mailbox>,
+    events: mpsc::Sender<String>,
+}
+
+impl Protocol for Postbox {
+    fn connection_made(&mut self, t: &mut dyn Transport) {
+        let _ = self.boxes.send(t.mailbox());
+    }
+    fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
+        if data == b"pause" {
+            t.pause_reading();
+            t.call_later(Duration::from_millis(300));
+            t.write(b"paused;");
+        } else {
+            t.write(data);
+        }
+    }
+    fn timer_fired(&mut self, _: TimerId, t: &mut dyn Transport) {
+        t.write(b"resumed;");
+        t.resume_reading();
+    }
+    fn connection_lost(&mut self, reason: &CloseReason) {
+        let _ = self.events.send(format!("{reason}"));
+    }
+}
+
+fn postbox_server() -> (
+    Running,
+    mpsc::Receiver<netkit::protocol::Mailbox>,
+    mpsc::Receiver<String>,
+) {
+    let (btx, brx) = mpsc::channel();
+    let (etx, erx) = mpsc::channel();
+    let (btx, etx) = (Mutex::new(btx), Mutex::new(etx));
+    let server = Server::builder()
+        .listen(local())
+        .grace(Duration::from_millis(100))
+        .protocol(move |_: &ConnInfo| Postbox {
+            boxes: btx.lock().unwrap().clone(),
+            events: etx.lock().unwrap().clone(),
+        })
+        .build()
+        .unwrap();
+    (start(server), brx, erx)
+}
+
+#[test]
+fn mailbox_messages_reach_the_peer_and_pause_holds_data_until_resume() {
+    let ((addr, stop, t), boxes, events) = postbox_server();
+    let s = dial(&addr);
+    let mb = boxes.recv_timeout(STEP).unwrap();
+    mb.post(bytes::Bytes::from_static(b"message;")).unwrap();
+    let mut got = [0u8; 8];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"message;");
+    s.send_all(b"pause").unwrap();
+    let mut got = [0u8; 7];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"paused;");
+    s.send_all(b"held").unwrap();
+    // "held" is delivered only after the timer resumes reading.
+    let mut got = [0u8; 12];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"resumed;held");
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&s), b"");
+    assert_eq!(events.recv_timeout(STEP).unwrap(), "connection closed");
+    assert!(mb.is_closed());
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_full_mailbox_closes_that_connection_only() {
+    let ((addr, stop, t), boxes, events) = postbox_server();
+    let slow = dial(&addr);
+    let slow_box = boxes.recv_timeout(STEP).unwrap();
+    let other = dial(&addr);
+    let other_box = boxes.recv_timeout(STEP).unwrap();
+    // The slow peer never reads; post until its mailbox gives up on it.
+    let chunk = bytes::Bytes::from(vec![b'm'; 64 * 1024]);
+    let mut refused = false;
+    for _ in 0..100_000 {
+        if slow_box.post(chunk.clone()).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the mailbox never filled");
+    let reason = events.recv_timeout(STEP).unwrap();
+    assert!(reason.contains("mailbox full"), "{reason}");
+    // The other connection is unaffected.
+    other_box
+        .post(bytes::Bytes::from_static(b"still here"))
+        .unwrap();
+    let mut got = [0u8; 10];
+    other.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"still here");
+    drop(slow);
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+}

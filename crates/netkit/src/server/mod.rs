@@ -628,6 +628,10 @@ impl Ctx {
                 log_close(peer, &reason);
             }
             StreamApp::Handler(h) => {
+                if let Err(e) = stream.set_nonblocking(false) {
+                    tracing::warn!(%peer, "cannot make the socket blocking: {e}");
+                    return;
+                }
                 if let Some(idle) = self.config.idle {
                     if let Err(e) = stream.set_read_timeout(Some(idle)) {
                         tracing::warn!(%peer, "cannot set the idle timeout: {e}");

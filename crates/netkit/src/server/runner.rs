@@ -308,8 +308,8 @@ impl Runner<'_> {
             if let Some(reason) = self.input(proto, ready.sock) {
                 return reason;
             }
-            if ready.wake || self.tx.mailbox.is_some() {
-                if let Some(reason) = self.messages(proto) {
+            if self.tx.mailbox.is_some() {
+                if let Some(reason) = self.messages(proto, ready.wake) {
                     return reason;
                 }
             }
@@ -505,8 +505,8 @@ impl Runner<'_> {
     }
 
     /// Delivers mailbox messages; a mailbox that overflowed closes the connection.
-    fn messages(&mut self, proto: &mut dyn Protocol) -> Option<CloseReason> {
-        if let Some(w) = &self.tx.wake_rx {
+    fn messages(&mut self, proto: &mut dyn Protocol, woken: bool) -> Option<CloseReason> {
+        if let (true, Some(w)) = (woken, &self.tx.wake_rx) {
             let mut scratch = [0u8; 64];
             while matches!((&*w).read(&mut scratch), Ok(n) if n > 0) {}
         }
@@ -514,7 +514,10 @@ impl Runner<'_> {
             return None;
         };
         let overflowed = mb.drain(&mut self.msgs);
-        if overflowed {
+        let incoming: usize = self.msgs.iter().map(|m| m.len()).sum();
+        // Messages go to the write queue; a peer that does not read lets it grow
+        // only to the high watermark plus one mailbox's worth.
+        if overflowed || self.tx.buffered() + incoming > HIGH_WATER + MAILBOX_LIMIT {
             tracing::warn!(peer = %self.tx.peer, "mailbox full: the peer is not reading; closing");
             self.msgs.clear();
             return Some(CloseReason::Error(
