@@ -445,10 +445,7 @@ impl Runner<'_> {
             (None, Some(_)) => fallback = Some(sys::after(MAILBOX_FALLBACK)),
             (None, None) => {}
         }
-        let idle = match self.idle {
-            Some(d) => Some(self.idle_since() + d),
-            _ => None,
-        };
+        let idle = self.idle.map(|d| self.idle_since() + d);
         let timer = self.tx.timers.first().map(|(at, _)| *at);
         let deadline = sys::earliest([timer, idle, self.grace, fallback]);
         sys::poll(&mut fds, deadline)?;
