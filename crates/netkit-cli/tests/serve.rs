@@ -88,11 +88,19 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
         }
         "chat" => {
             let a = dial(addr);
-            // Let A join before B, then wait for A to hear B join.
-            std::thread::sleep(Duration::from_millis(100));
-            let b = dial(addr);
-            let heard = read_until(&a, "joined");
-            assert!(heard.contains("joined"), "{ctx}: {heard:?}");
+            a.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            // B's join is announced to A once A is a member; retry until it is.
+            let mut b = None;
+            for _ in 0..40 {
+                let candidate = dial(addr);
+                if read_until(&a, "joined").contains("joined") {
+                    b = Some(candidate);
+                    break;
+                }
+            }
+            let b = b.unwrap_or_else(|| panic!("{ctx}: A never heard anyone join"));
+            a.set_read_timeout(Some(STEP)).unwrap();
             b.send_all(b"hi from b\n").unwrap();
             let heard = read_until(&a, "hi from b");
             assert!(heard.contains(": hi from b"), "{ctx}: {heard:?}");
