@@ -370,6 +370,9 @@ impl ServerBuilder {
         if self.config.workers == 0 {
             self.config.workers = thread::available_parallelism().map_or(2, |n| n.get());
         }
+        let mut addresses: Vec<Address> =
+            self.listeners.iter().map(|l| l.local_address()).collect();
+        addresses.extend(self.datagrams.iter().map(|d| d.local_address()));
         for a in &self.addrs {
             let bind_err = |source| ServerError::Bind {
                 addr: a.to_string(),
@@ -377,9 +380,11 @@ impl ServerBuilder {
             };
             if a.is_stream() {
                 let l = Listener::bind(a, &self.listen).map_err(bind_err)?;
+                addresses.push(l.local_address());
                 self.listeners.push(l);
             } else {
                 let d = Datagram::bind(a).map_err(bind_err)?;
+                addresses.push(d.local_address());
                 self.datagrams.push(d);
             }
         }
@@ -392,6 +397,7 @@ impl ServerBuilder {
             Vec::new()
         };
         Ok(Server {
+            addresses,
             listeners: self.listeners,
             datagrams: self.datagrams,
             config: self.config,
@@ -439,6 +445,7 @@ impl ServerBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Server {
+    addresses: Vec<Address>,
     listeners: Vec<Listener>,
     datagrams: Vec<Datagram>,
     config: Config,
@@ -471,12 +478,10 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// The bound addresses, with real ports: stream listeners first, then
-    /// datagram sockets.
+    /// The bound addresses, with real ports, in the order they were given
+    /// (sockets passed already bound first).
     pub fn local_addresses(&self) -> Vec<Address> {
-        let streams = self.listeners.iter().map(|l| l.local_address());
-        let dgrams = self.datagrams.iter().map(|d| d.local_address());
-        streams.chain(dgrams).collect()
+        self.addresses.clone()
     }
 
     /// The server's mode.
