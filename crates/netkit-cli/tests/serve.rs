@@ -311,3 +311,50 @@ fn bad_arguments_are_clear_errors() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn no_arguments_serves_echo_on_port_9000() {
+    let mut cmd = std::process::Command::new(util::netkit());
+    cmd.arg("serve");
+    let mut served = match std::net::TcpListener::bind("127.0.0.1:9000") {
+        // Port 9000 is free (we held it a moment): the default must take it.
+        Ok(probe) => {
+            drop(probe);
+            Served::spawn(cmd, 1)
+        }
+        // Something else has port 9000: the error must name it.
+        Err(_) => {
+            let out = cmd.output().unwrap();
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("127.0.0.1:9000"), "{err}");
+            return;
+        }
+    };
+    assert_eq!(served.addrs, ["127.0.0.1:9000"]);
+    let s = dial("127.0.0.1:9000");
+    s.send_all(b"default").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&s), b"default");
+    served.signal(libc::SIGINT);
+    let st = served.wait_exit(STEP);
+    assert!(st.success(), "SIGINT: {st}\n{}", served.log());
+}
+
+#[test]
+fn backlog_and_workers_are_accepted() {
+    let mut served = Served::start(&[
+        "echo",
+        "--mode",
+        "pool",
+        "--workers",
+        "3",
+        "--backlog",
+        "16",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(exchange(&served.addr("tcp"), b"ok"), b"ok");
+    served.signal(libc::SIGINT);
+    assert!(served.wait_exit(STEP).success());
+}
