@@ -643,3 +643,50 @@ fn a_full_mailbox_closes_that_connection_only() {
     stop.shutdown();
     t.join().unwrap().unwrap();
 }
+
+#[test]
+fn prebound_listener_and_reuse_port() {
+    // A listener bound elsewhere (socket activation, say) is served as is.
+    let l = netkit::net::Listener::bind(&local(), &netkit::net::ListenOptions::default()).unwrap();
+    let addr = l.local_address();
+    let server = Server::builder()
+        .listener(l)
+        .handler(upper)
+        .build()
+        .unwrap();
+    assert_eq!(server.local_addresses(), [addr.clone()]);
+    let (_, stop, t) = start(server);
+    let s = dial(&addr);
+    s.send_all(b"prebound\n").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&s), b"PREBOUND\n");
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+
+    // Two servers share one port with SO_REUSEPORT.
+    let first = Server::builder()
+        .listen(local())
+        .reuse_port(true)
+        .handler(upper)
+        .build()
+        .unwrap();
+    let shared = first.local_addresses()[0].clone();
+    let second = Server::builder()
+        .listen(shared.clone())
+        .reuse_port(true)
+        .handler(upper)
+        .build()
+        .unwrap();
+    let (_, stop1, t1) = start(first);
+    let (_, stop2, t2) = start(second);
+    for _ in 0..4 {
+        let s = dial(&shared);
+        s.send_all(b"shared\n").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(read_all(&s), b"SHARED\n");
+    }
+    stop1.shutdown();
+    stop2.shutdown();
+    t1.join().unwrap().unwrap();
+    t2.join().unwrap().unwrap();
+}
