@@ -32,8 +32,16 @@ pub fn parse(s: &str) -> Result<Value, String> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    if let Some(i) = parse_int(body).map_err(|e| format!("{s:?}: {e}"))? {
-        return Ok(Value::Int(if neg { -i } else { i }));
+    if let Some(mag) = parse_int(body).map_err(|e| format!("{s:?}: {e}"))? {
+        let v = match (neg, i128::try_from(mag)) {
+            (false, Ok(i)) => Some(i),
+            (true, Ok(i)) => Some(-i),
+            (true, Err(_)) if mag == 1u128 << 127 => Some(i128::MIN),
+            _ => None,
+        };
+        return v
+            .map(Value::Int)
+            .ok_or_else(|| format!("{s:?}: integer out of range (more than 128 bits)"));
     }
     if let Some(f) = parse_float(body) {
         return Ok(Value::Float(if neg { -f } else { f }));
@@ -53,8 +61,9 @@ fn strip_underscores(digits: &str, allow_leading: bool) -> Option<String> {
     Some(digits.replace('_', ""))
 }
 
-/// Parses an unsigned Python integer literal. `Ok(None)`: not an integer literal at all.
-fn parse_int(body: &str) -> Result<Option<i128>, String> {
+/// Parses an unsigned Python integer literal into its magnitude. `Ok(None)`: not an
+/// integer literal at all.
+fn parse_int(body: &str) -> Result<Option<u128>, String> {
     let lower = body.to_ascii_lowercase();
     let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
         (16, d)
@@ -88,15 +97,12 @@ fn parse_int(body: &str) -> Result<Option<i128>, String> {
     }
     if radix == 10 && clean.len() > 1 && clean.starts_with('0') && clean.bytes().any(|b| b != b'0')
     {
-        return Err("leading zeros in decimal integer literals are not permitted; use 0o for octal".into());
+        return Err(
+            "leading zeros in decimal integer literals are not permitted; use 0o for octal".into(),
+        );
     }
-    // Parse the magnitude as u128 so that -2**127 (whose magnitude is not an i128) works.
-    let mag = u128::from_str_radix(&clean, radix)
-        .map_err(|_| "integer out of range (more than 128 bits)".to_string())?;
-    if mag == 1u128 << 127 {
-        return Ok(Some(i128::MIN));
-    }
-    i128::try_from(mag)
+    // A u128 magnitude, so that -2**127 (whose magnitude is not an i128) works.
+    u128::from_str_radix(&clean, radix)
         .map(Some)
         .map_err(|_| "integer out of range (more than 128 bits)".to_string())
 }
@@ -118,12 +124,14 @@ fn parse_float(body: &str) -> Option<f64> {
         None => (mantissa, None),
     };
     let digits_ok = |d: &str| {
-        d.is_empty() || (strip_underscores(d, false).is_some() && d.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+        d.is_empty()
+            || (strip_underscores(d, false).is_some()
+                && d.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
     };
-    if !digits_ok(int_part) || !frac.is_none_or(digits_ok) {
+    if !digits_ok(int_part) || !frac.map_or(true, digits_ok) {
         return None;
     }
-    if int_part.is_empty() && frac.is_none_or(str::is_empty) {
+    if int_part.is_empty() && frac.map_or(true, str::is_empty) {
         return None;
     }
     if frac.is_none() && exp.is_none() {
@@ -315,9 +323,9 @@ pub mod hex {
             if c.is_whitespace() {
                 continue;
             }
-            let d = c.to_digit(16).ok_or_else(|| {
-                format!("invalid hex digit {c:?} at position {}", pos + 1)
-            })?;
+            let d = c
+                .to_digit(16)
+                .ok_or_else(|| format!("invalid hex digit {c:?} at position {}", pos + 1))?;
             digits.push(d as u8);
         }
         if digits.len() % 2 != 0 {
@@ -371,7 +379,10 @@ mod tests {
         assert_eq!(int("1_000"), 1000);
         assert_eq!(int("-170141183460469231731687303715884105728"), i128::MIN);
         assert_eq!(int("170141183460469231731687303715884105727"), i128::MAX);
-        for bad in ["1__0", "1_", "_1", "0x", "0xg", "0b2", "0o8", "017", "0x__1", "--1"] {
+        assert!(parse("+170141183460469231731687303715884105728").is_err());
+        for bad in [
+            "1__0", "1_", "_1", "0x", "0xg", "0b2", "0o8", "017", "0x__1", "--1",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse("170141183460469231731687303715884105728")
@@ -395,7 +406,9 @@ mod tests {
         assert_eq!(float("-inf"), f64::NEG_INFINITY);
         assert!(float("nan").is_nan());
         assert!(float("-nan").is_sign_negative());
-        for bad in [".", "e3", "1e", "1e+", "1._5", "1.5.", "infinit", "1.5x", "0x1.5", "1__0.5"] {
+        for bad in [
+            ".", "e3", "1e", "1e+", "1._5", "1.5.", "infinit", "1.5x", "0x1.5", "1__0.5",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
@@ -407,13 +420,23 @@ mod tests {
         assert!(parse("true").is_err());
         assert_eq!(bytes(r"b'ab\x00'"), b"ab\0");
         assert_eq!(bytes(r#"b"it's""#), b"it's");
-        assert_eq!(bytes(r"B'\n\r\t\\\'\a\b\f\v'"), b"\n\r\t\\'\x07\x08\x0c\x0b");
+        assert_eq!(
+            bytes(r"B'\n\r\t\\\'\a\b\f\v'"),
+            b"\n\r\t\\'\x07\x08\x0c\x0b"
+        );
         assert_eq!(bytes(r"b'\0\101\1012'"), b"\0AA2");
         assert_eq!(bytes(r"b'\d'"), b"\\d");
         assert_eq!(bytes(r"rb'\x00'"), b"\\x00");
         assert_eq!(bytes("b''"), b"");
         assert_eq!(bytes("b'''a'b'''"), b"a'b");
-        for bad in [r"b'\x0'", r"b'\xzz'", "b'abc", "b'\u{e9}'", r"b'a\'", "b'a'b'"] {
+        for bad in [
+            r"b'\x0'",
+            r"b'\xzz'",
+            "b'abc",
+            "b'\u{e9}'",
+            r"b'a\'",
+            "b'a'b'",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse("'abc'").unwrap_err().contains("b'abc'"));

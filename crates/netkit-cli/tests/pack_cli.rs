@@ -36,7 +36,10 @@ fn fails(args: &[&str], code: i32, needle: &str) {
         err.to_lowercase().contains(&needle.to_lowercase()),
         "{args:?}: stderr {err:?} lacks {needle:?}"
     );
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
     if code == 1 {
         assert!(err.starts_with("netkit: "), "{err}");
     }
@@ -48,15 +51,27 @@ fn pack_prints_lowercase_hex() {
     assert_eq!(ok(&["pack", "<h", "-1"]), "ffff");
     assert_eq!(ok(&["pack", "--", "<h", "-1"]), "ffff");
     assert_eq!(ok(&["pack", "<hI", "-2", "0xDEADBEEF"]), "feffefbeadde");
-    assert_eq!(ok(&["pack", ">HHH", "0o17", "0b101", "1_000"]), "000f000503e8");
+    assert_eq!(
+        ok(&["pack", ">HHH", "0o17", "0b101", "1_000"]),
+        "000f000503e8"
+    );
     assert_eq!(ok(&["pack", "<d", "-0.0"]), "0000000000000080");
     assert_eq!(ok(&["pack", ">e", "1e3"]), "63d0");
-    assert_eq!(ok(&["pack", ">3f", "inf", "-inf", "nan"]), "7f800000ff8000007fc00000");
+    assert_eq!(
+        ok(&["pack", ">3f", "inf", "-inf", "nan"]),
+        "7f800000ff8000007fc00000"
+    );
     assert_eq!(ok(&["pack", "??", "True", "False"]), "0100");
-    assert_eq!(ok(&["pack", "c3s3p", "b'a'", r"b'x\x00'", r#"b"\n""#]), "617800000a0100");
+    assert_eq!(
+        ok(&["pack", "c3s3p", "b'a'", r"b'x\x00'", r#"b"\n""#]),
+        "61780000010a00"
+    );
     assert_eq!(ok(&["pack", "<3x"]), "000000");
     assert_eq!(ok(&["pack", "<"]), "");
-    assert_eq!(ok(&["pack", "<q", "-9223372036854775808"]), "0000000000000080");
+    assert_eq!(
+        ok(&["pack", "<q", "-9223372036854775808"]),
+        "0000000000000080"
+    );
 }
 
 #[test]
@@ -69,7 +84,14 @@ fn unpack_prints_a_python_tuple() {
     assert_eq!(ok(&["unpack", "<I", "0A", "00", "00", "00"]), "(10,)");
     assert_eq!(ok(&["unpack", "<I", "0a00\n00\t00"]), "(10,)");
     assert_eq!(ok(&["unpack", "<", ""]), "()");
-    assert_eq!(ok(&["unpack", ">3d", "7ff0000000000000 fff0000000000000 7ff8000000000000"]), "(inf, -inf, nan)");
+    assert_eq!(
+        ok(&[
+            "unpack",
+            ">3d",
+            "7ff0000000000000 fff0000000000000 7ff8000000000000"
+        ]),
+        "(inf, -inf, nan)"
+    );
     assert_eq!(ok(&["unpack", "<f", "00000080"]), "(-0.0,)");
     assert_eq!(ok(&["unpack", "c", "27"]), "(b\"'\",)");
 }
@@ -80,11 +102,19 @@ fn unpack_json() {
         ok(&["unpack", "--json", "<b2sd?", "01616200000000000004 4001"]),
         r#"[1, "6162", 2.5, true]"#
     );
-    let line = ok(&["unpack", ">3dq", "7ff0000000000000fff00000000000007ff80000000000008000000000000000", "--json"]);
+    let line = ok(&[
+        "unpack",
+        ">3dq",
+        "7ff0000000000000fff00000000000007ff80000000000008000000000000000",
+        "--json",
+    ]);
     assert_eq!(line, r#"["inf", "-inf", "nan", -9223372036854775808]"#);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v[3].as_i64(), Some(i64::MIN));
-    assert_eq!(ok(&["unpack", "--json", "<d", "0000000000000080"]), "[-0.0]");
+    assert_eq!(
+        ok(&["unpack", "--json", "<d", "0000000000000080"]),
+        "[-0.0]"
+    );
     assert_eq!(ok(&["unpack", "--json", "<", ""]), "[]");
 }
 
@@ -109,7 +139,11 @@ fn data_errors_exit_1() {
     fails(&["pack", "<e", "1e6"], 1, "pack");
     fails(&["pack", "<s", "'abc'"], 1, "b'abc'");
     fails(&["pack", "<s", r"b'\x4'"], 1, "\\x");
-    fails(&["pack", "<q", "0x1_0000_0000_0000_0000_0000_0000_0000_0000"], 1, "out of range");
+    fails(
+        &["pack", "<q", "0x1_0000_0000_0000_0000_0000_0000_0000_0000"],
+        1,
+        "out of range",
+    );
     fails(&["pack", "<q", "017"], 1, "leading zeros");
     fails(&["unpack", "<I", "abc"], 1, "odd number of hex digits");
     fails(&["unpack", "<I", "0g000000"], 1, "invalid hex digit 'g'");
@@ -139,7 +173,17 @@ fn agrees_with_cpython() {
         ("!I", &["20"]),
         ("<IIIHH", &["0xdeadbeef", "10", "20", "8", "0"]),
         ("@bi", &["-1", "7"]),
-        ("=hHlLqQ", &["-32768", "65535", "-1", "4294967295", "-2", "18446744073709551615"]),
+        (
+            "=hHlLqQ",
+            &[
+                "-32768",
+                "65535",
+                "-1",
+                "4294967295",
+                "-2",
+                "18446744073709551615",
+            ],
+        ),
         (">e", &["65504.0"]),
         (">e", &["65520.0"]),
         ("<f", &["3.4028235e38"]),
@@ -174,7 +218,10 @@ fn agrees_with_cpython() {
         ("s", &[]),
     ];
     let mut py = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/pack_oracle.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/py/pack_oracle.py"
+        ))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -198,7 +245,10 @@ fn agrees_with_cpython() {
         args.extend_from_slice(vals);
         let (code, out, err) = run(&args);
         if let Some(why) = want.get("error") {
-            assert_eq!(code, 1, "{args:?}: CPython raises {why}, netkit printed {out:?}");
+            assert_eq!(
+                code, 1,
+                "{args:?}: CPython raises {why}, netkit printed {out:?}"
+            );
             assert!(err.starts_with("netkit: "), "{err}");
             continue;
         }

@@ -27,12 +27,18 @@ impl Drop for TempDir {
 }
 
 fn py(script: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script)
 }
 
 fn python(args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new("python3").args(args).output().unwrap();
-    assert!(out.status.success(), "python3 {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -43,14 +49,22 @@ const NAME_COLUMN: usize = 8 + 2 + 12 + 2 + 12 + 2 + 9 + 1;
 type Row = (String, u32, u64, u64, String);
 
 fn zipinfo(path: &Path) -> Vec<Row> {
-    let out = Cmd::cargo_bin("netkit").unwrap().arg("zipinfo").arg(path).output().unwrap();
+    let out = Cmd::cargo_bin("netkit")
+        .unwrap()
+        .arg("zipinfo")
+        .arg(path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}: {stderr}", path.display());
     assert!(stderr.is_empty(), "{stderr}");
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
-    assert!(header.starts_with("CRC-32") && header.ends_with("Name"), "{header}");
+    assert!(
+        header.starts_with("CRC-32") && header.ends_with("Name"),
+        "{header}"
+    );
     lines
         .map(|l| {
             // Fixed columns: CRC (8), sizes (12 each), method (9), then the name.
@@ -79,7 +93,12 @@ fn method(n: u64) -> &'static str {
 
 /// Name and size of each entry as `python3 -m zipfile -l` lists them.
 fn python_listing(path: &Path) -> Vec<(String, u64)> {
-    let text = python(&["-m".as_ref(), "zipfile".as_ref(), "-l".as_ref(), path.as_os_str()]);
+    let text = python(&[
+        "-m".as_ref(),
+        "zipfile".as_ref(),
+        "-l".as_ref(),
+        path.as_os_str(),
+    ]);
     text.lines()
         .skip(1)
         .map(|l| {
@@ -103,10 +122,11 @@ fn lists_what_python_zipfile_wrote() {
     for name in archives {
         let path = dir.0.join(name);
         let rows = zipinfo(&path);
-        let want: Vec<serde_json::Value> = python(&[py("zip_entries.py").as_os_str(), path.as_os_str()])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let want: Vec<serde_json::Value> =
+            python(&[py("zip_entries.py").as_os_str(), path.as_os_str()])
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
         assert_eq!(rows.len(), want.len(), "{name}: {rows:?}");
         for (row, w) in rows.iter().zip(&want) {
             let expect: Row = (
@@ -126,20 +146,35 @@ fn lists_what_python_zipfile_wrote() {
     }
     assert!(saw_descriptor && saw_big);
     // The specific names that exercise the decoders.
-    let names: Vec<String> = zipinfo(&dir.0.join("basic.zip")).into_iter().map(|r| r.0).collect();
-    assert!(names.contains(&"dir/café naïve ☃.txt".to_string()), "{names:?}");
+    let names: Vec<String> = zipinfo(&dir.0.join("basic.zip"))
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert!(
+        names.contains(&"dir/café naïve ☃.txt".to_string()),
+        "{names:?}"
+    );
     assert!(names.contains(&"dir/".to_string()));
     let cp437 = zipinfo(&dir.0.join("cp437.zip"));
     assert_eq!(cp437[0].0, "café-ß.txt");
 }
 
 fn zipinfo_fails(path: &Path, needle: &str) {
-    let out = Cmd::cargo_bin("netkit").unwrap().arg("zipinfo").arg(path).output().unwrap();
+    let out = Cmd::cargo_bin("netkit")
+        .unwrap()
+        .arg("zipinfo")
+        .arg(path)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
     assert!(out.stdout.is_empty());
     assert!(err.starts_with("netkit: "), "{err}");
-    assert!(err.contains(needle), "{}: {err:?} lacks {needle:?}", path.display());
+    assert!(
+        err.contains(needle),
+        "{}: {err:?} lacks {needle:?}",
+        path.display()
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -155,11 +190,20 @@ fn bad_archives_are_clear_errors() {
     };
     zipinfo_fails(&write("empty-file.zip", b""), "too short");
     zipinfo_fails(&write("text.zip", &[b'x'; 5000]), "not a ZIP archive");
-    zipinfo_fails(&write("half.zip", &good[..good.len() / 2]), "not a ZIP archive");
+    zipinfo_fails(
+        &write("half.zip", &good[..good.len() / 2]),
+        "not a ZIP archive",
+    );
     // The end record survives but the start of the archive is gone.
-    zipinfo_fails(&write("headless.zip", &good[good.len() - 200..]), "truncated or corrupt");
+    zipinfo_fails(
+        &write("headless.zip", &good[good.len() - 200..]),
+        "truncated or corrupt",
+    );
     // The end record is cut short: its comment length points past the end.
-    zipinfo_fails(&write("cut-eocd.zip", &good[..good.len() - 3]), "not a ZIP archive");
+    zipinfo_fails(
+        &write("cut-eocd.zip", &good[..good.len() - 3]),
+        "not a ZIP archive",
+    );
     // A central directory entry with a broken signature.
     let mut bad = good.clone();
     let cd = good.windows(4).position(|w| w == b"PK\x01\x02").unwrap();

@@ -57,7 +57,10 @@ fn same_all(a: &[Value], b: &[Value]) -> bool {
 }
 
 /// Checks unpacked values (and their Python reprs) against an expectation.
-fn check_values<E: std::fmt::Debug>(got: Result<Vec<Value>, E>, expect: &Json) -> Result<(), String> {
+fn check_values<E: std::fmt::Debug>(
+    got: Result<Vec<Value>, E>,
+    expect: &Json,
+) -> Result<(), String> {
     match (got, expect) {
         (Err(_), Json::String(s)) if s == "error" => Ok(()),
         (Ok(v), Json::String(_)) => Err(format!("expected an error, got {v:?}")),
@@ -119,7 +122,10 @@ fn check_ints(s: &Struct, fmt: &str, buf: &[u8], off: isize, expect: &Json) -> R
     if is_error(expect) {
         return match got {
             Err(_) => Ok(()),
-            Ok(n) => Err(format!("unpack_ints_from: expected an error, got {:?}", &ints[..n])),
+            Ok(n) => Err(format!(
+                "unpack_ints_from: expected an error, got {:?}",
+                &ints[..n]
+            )),
         };
     }
     let want: Option<Vec<i128>> = values(&expect["values"])
@@ -214,8 +220,12 @@ fn run(line: &str) -> Result<(), String> {
                 (Ok(r), e) if is_error(e) => Err(format!("expected an error, got {r:?}")),
                 (Err(e), _) => Err(format!("expected {expect}, got error {e}")),
                 (Ok(r), e) => {
-                    let want: Vec<Vec<Value>> =
-                        e["records"].as_array().unwrap().iter().map(values).collect();
+                    let want: Vec<Vec<Value>> = e["records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(values)
+                        .collect();
                     if r.len() == want.len() && r.iter().zip(&want).all(|(a, b)| same_all(a, b)) {
                         Ok(())
                     } else {

@@ -12,8 +12,10 @@ use crate::pyliteral;
 
 /// Arguments of `netkit pack`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "VALUEs are Python literals: 42, -1, 0xff, 0o17, 0b101, 1_000, 1.5, -0.0, \
-1e3, inf, -inf, nan, True, False, b'ab\\x00'.\nExample: netkit pack '<hI' -1 0xdeadbeef  ->  ffffefbeadde")]
+#[command(
+    after_help = "VALUEs are Python literals: 42, -1, 0xff, 0o17, 0b101, 1_000, 1.5, -0.0, \
+1e3, inf, -inf, nan, True, False, b'ab\\x00'.\nExample: netkit pack '<hI' -1 0xdeadbeef  ->  ffffefbeadde"
+)]
 pub struct Args {
     /// A struct format string, as in Python's struct module (e.g. '<IIIHH', '!I').
     #[arg(value_name = "FMT")]
@@ -30,9 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .values
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            pyliteral::parse(v).map_err(|e| anyhow::anyhow!("VALUE {}: {e}", i + 1))
-        })
+        .map(|(i, v)| pyliteral::parse(v).map_err(|e| anyhow::anyhow!("VALUE {}: {e}", i + 1)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = st
         .pack(&values)

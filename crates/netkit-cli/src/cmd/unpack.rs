@@ -12,11 +12,13 @@ use crate::pyliteral;
 
 /// Arguments of `netkit unpack`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "HEX is case-insensitive; whitespace is ignored, so `0a 00 00 00` and \
+#[command(
+    after_help = "HEX is case-insensitive; whitespace is ignored, so `0a 00 00 00` and \
 '0A000000' are the same bytes.\n\
 --json prints an array: ints and floats as numbers, True/False as true/false, bytes as \
 hex strings, and nan, inf, -inf as the strings \"nan\", \"inf\", \"-inf\" (JSON has no such numbers).\n\
-Example: netkit unpack '!I' 00000014  ->  (20,)")]
+Example: netkit unpack '!I' 00000014  ->  (20,)"
+)]
 pub struct Args {
     /// A struct format string, as in Python's struct module (e.g. '<IIIHH', '!I').
     #[arg(value_name = "FMT")]
@@ -32,8 +34,8 @@ pub struct Args {
 /// Runs `netkit unpack`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let st = Struct::new(&args.fmt).with_context(|| format!("bad format {:?}", args.fmt))?;
-    let bytes = pyliteral::hex::decode(&args.hex.join(" "))
-        .map_err(|e| anyhow::anyhow!("bad HEX: {e}"))?;
+    let bytes =
+        pyliteral::hex::decode(&args.hex.join(" ")).map_err(|e| anyhow::anyhow!("bad HEX: {e}"))?;
     let values = st
         .unpack(&bytes)
         .with_context(|| format!("cannot unpack {} bytes with {:?}", bytes.len(), args.fmt))?;

@@ -19,8 +19,10 @@ use netkit::pack::{Struct, Value};
 
 /// Arguments of `netkit zipinfo`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Prints one line per entry: CRC-32 (hex), compressed size, \
-uncompressed size, method, name. Names ending in '/' are directories.")]
+#[command(
+    after_help = "Prints one line per entry: CRC-32 (hex), compressed size, \
+uncompressed size, method, name. Names ending in '/' are directories."
+)]
 pub struct Args {
     /// The ZIP archive to list.
     #[arg(value_name = "FILE.zip")]
@@ -96,7 +98,7 @@ fn fields(st: &Struct, buf: &[u8], off: usize) -> anyhow::Result<Vec<u64>> {
 
 /// Reads `len` bytes at `pos`, failing with a clear message when the file is shorter.
 fn read_at(f: &mut File, pos: u64, len: u64, what: &str, file_len: u64) -> anyhow::Result<Vec<u8>> {
-    if pos.checked_add(len).is_none_or(|end| end > file_len) {
+    if pos.checked_add(len).map_or(true, |end| end > file_len) {
         bail!(
             "truncated or corrupt archive: {what} ({len} bytes at offset {pos}) runs past the end of the file ({file_len} bytes)"
         );
@@ -226,7 +228,7 @@ pub fn read_entries(path: &Path) -> anyhow::Result<Vec<Entry>> {
                 dir.offset + pos as u64
             );
         }
-        let (flags, method) = (h[4] as u16, h[5] as u16);
+        let (flags, method) = (h[3] as u16, h[4] as u16);
         let crc32 = h[7] as u32;
         let (mut compressed, mut uncompressed) = (h[8], h[9]);
         let (name_len, extra_len, comment_len) = (h[10] as usize, h[11] as usize, h[12] as usize);
@@ -353,8 +355,7 @@ fn method_name(m: u16) -> String {
 
 /// Runs `netkit zipinfo`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let entries =
-        read_entries(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    let entries = read_entries(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
