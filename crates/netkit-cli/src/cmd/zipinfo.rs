@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use netkit::pack::{Struct, Value};
+use netkit::pack::Struct;
 
 /// Arguments of `netkit zipinfo`.
 #[derive(Debug, clap::Args)]
@@ -84,15 +84,16 @@ impl Formats {
     }
 }
 
-/// Unpacks an integer-only record at `off` into `u64`s.
+/// Unpacks an integer-only record at `off` into `u64`s (through the allocation-free
+/// integer path of `netkit::pack`).
 fn fields(st: &Struct, buf: &[u8], off: usize) -> anyhow::Result<Vec<u64>> {
     let off = isize::try_from(off).context("offset too large")?;
-    st.unpack_from(buf, off)?
-        .into_iter()
-        .map(|v| match v {
-            Value::Int(i) => u64::try_from(i).context("negative field"),
-            other => bail!("unexpected value {other} in an integer record"),
-        })
+    let mut out = [0i128; 17];
+    let n = st.unpack_ints_from(buf, off, &mut out)?;
+    out.get(..n)
+        .context("record has too many fields")?
+        .iter()
+        .map(|&i| u64::try_from(i).context("negative field"))
         .collect()
 }
 

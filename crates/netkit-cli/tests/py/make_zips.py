@@ -60,11 +60,14 @@ with zipfile.ZipFile(path("comment.zip"), "w") as z:
 written.append("comment.zip")
 
 # A CP437 name (no UTF-8 flag): write a placeholder ASCII name, then patch its bytes.
+# The second name holds every byte from 0x80 to 0xff.
+high = b"high-" + bytes(range(0x80, 0x100)) + b".txt"
 with zipfile.ZipFile(path("cp437.zip"), "w") as z:
     z.writestr("caf?-\x01.txt", b"cp437")
+    z.writestr("H" * len(high), b"every high byte")
 data = open(path("cp437.zip"), "rb").read()
 with open(path("cp437.zip"), "wb") as f:
-    f.write(data.replace(b"caf?-\x01.txt", b"caf\x82-\xe1.txt"))
+    f.write(data.replace(b"caf?-\x01.txt", b"caf\x82-\xe1.txt").replace(b"H" * len(high), high))
 written.append("cp437.zip")
 
 # Data prepended to the archive (a self-extractor's stub).
