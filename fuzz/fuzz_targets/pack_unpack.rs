@@ -3,7 +3,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netkit::pack::Struct;
+use netkit::pack::{Struct, Value};
+
+/// Equality with floats compared bit for bit (so NaN equals the same NaN).
+fn same(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => x == y,
+        })
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&len, rest)) = data.split_first() else {
@@ -27,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         let b = st.unpack_into(buf, off, &mut out);
         assert_eq!(a.is_ok(), b.is_ok());
         if let Ok(v) = a {
-            assert_eq!(v, out);
+            assert!(same(&v, &out), "unpack_from {v:?} but unpack_into {out:?}");
             if let Ok(bytes) = st.pack(&v) {
                 // Re-packing unpacked values gives a record of the struct's size that
                 // unpacks again.
@@ -35,8 +44,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(st.unpack(&bytes).is_ok());
             }
         }
-        let mut ints = vec![0i128; st.count()];
-        let _ = st.unpack_ints_from(buf, off, &mut ints);
+        if st.count() <= 4096 {
+            let mut ints = vec![0i128; st.count()];
+            let _ = st.unpack_ints_from(buf, off, &mut ints);
+        }
     }
     if let Ok(it) = st.iter_unpack(buf) {
         assert_eq!(it.count() * st.size(), buf.len());
