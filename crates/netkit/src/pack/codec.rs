@@ -30,32 +30,27 @@ pub(crate) fn pack_record(
     if let Some(head) = rec.get_mut(..layout.size) {
         head.fill(0);
     }
-    let mut values = values.iter().enumerate();
-    for item in &layout.items {
-        for k in 0..item.values() {
-            let Some((index, value)) = values.next() else {
-                return Err(PackError::WrongCount {
-                    expected: layout.values,
-                    got: index_hint(layout),
-                });
-            };
-            let at = item.offset + k * item.size;
-            pack_one(layout, item, rec, at, index, value)?;
-        }
+    let slots = layout
+        .items
+        .iter()
+        .flat_map(|item| (0..item.values()).map(move |k| (item, item.offset + k * item.size)));
+    for ((item, at), (index, value)) in slots.zip(values.iter().enumerate()) {
+        pack_one(layout, item, rec, at, index, value)?;
     }
     Ok(())
 }
 
-/// Used only if the layout's value count disagrees with its items (a bug).
-fn index_hint(layout: &Layout) -> usize {
-    layout.items.iter().map(Item::values).sum()
-}
-
+/// The `len` bytes at `at`. Fails only if `rec` is shorter than the record, which
+/// callers rule out before packing.
 fn slot(rec: &mut [u8], at: usize, len: usize) -> Result<&mut [u8], PackError> {
-    rec.get_mut(at..at.saturating_add(len))
-        .ok_or(PackError::Alloc {
-            size: at.saturating_add(len),
-        })
+    let end = at.saturating_add(len);
+    let have = rec.len();
+    rec.get_mut(at..end).ok_or(PackError::PackIntoTooSmall {
+        required: end as u128,
+        size: end,
+        offset: 0,
+        len: have,
+    })
 }
 
 fn pack_one(
@@ -72,7 +67,7 @@ fn pack_one(
             let v = value
                 .as_int()
                 .ok_or(PackError::NotAnInteger { index, code })?;
-            let (min, max) = int_range(item.kind, item.size);
+            let (min, max) = item.range;
             if v < min || v > max {
                 return Err(PackError::OutOfRange {
                     index,
@@ -162,51 +157,31 @@ fn order_bytes<const N: usize>(le: [u8; N], be: [u8; N], order: Order) -> [u8; N
     }
 }
 
-/// The range an integer code accepts.
-pub(crate) fn int_range(kind: Kind, size: usize) -> (i128, i128) {
-    let bits = (size * 8).min(64) as u32;
-    match kind {
-        Kind::Signed => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
-        Kind::Ptr => (-(1i128 << (bits - 1)), (1i128 << bits) - 1),
-        _ => (0, (1i128 << bits) - 1),
-    }
-}
-
+/// Writes the low `dst.len()` bytes of `v` (already range-checked) in `order`.
 fn write_int(dst: &mut [u8], v: i128, order: Order) {
-    let n = dst.len().min(16);
-    match order {
-        Order::Little => {
-            let b = v.to_le_bytes();
-            dst.copy_from_slice(b.get(..n).unwrap_or_default());
-        }
-        Order::Big => {
-            let b = v.to_be_bytes();
-            dst.copy_from_slice(b.get(16 - n..).unwrap_or_default());
-        }
+    macro_rules! put {
+        ($t:ty) => {
+            dst.copy_from_slice(&match order {
+                Order::Little => (v as $t).to_le_bytes(),
+                Order::Big => (v as $t).to_be_bytes(),
+            })
+        };
     }
-}
-
-/// Reads an integer of `src.len()` bytes, sign-extending when `signed`.
-pub(crate) fn read_int(src: &[u8], signed: bool, order: Order) -> i128 {
-    let mut raw: u128 = 0;
-    match order {
-        Order::Little => {
-            for &b in src.iter().rev() {
-                raw = (raw << 8) | u128::from(b);
+    // Fixed widths compile to single stores.
+    match dst.len() {
+        1 => put!(u8),
+        2 => put!(u16),
+        4 => put!(u32),
+        8 => put!(u64),
+        n => {
+            let n = n.min(16);
+            match order {
+                Order::Little => dst.copy_from_slice(v.to_le_bytes().get(..n).unwrap_or_default()),
+                Order::Big => {
+                    dst.copy_from_slice(v.to_be_bytes().get(16 - n..).unwrap_or_default())
+                }
             }
         }
-        Order::Big => {
-            for &b in src {
-                raw = (raw << 8) | u128::from(b);
-            }
-        }
-    }
-    let bits = (src.len() * 8) as u32;
-    if signed && bits > 0 && bits < 128 {
-        let shift = 128 - bits;
-        ((raw << shift) as i128) >> shift
-    } else {
-        raw as i128
     }
 }
 
@@ -248,6 +223,21 @@ fn unpack_item(
             let n = usize::from(len).min(room);
             out.push(Value::Bytes(get(rec, item.offset + 1, n)?.to_vec()));
         }
+        Kind::Signed | Kind::Unsigned | Kind::Ptr => {
+            let read = IntRead::for_item(item, order).ok_or(PackError::UnpackSize {
+                expected: layout.size,
+                got: rec.len(),
+            })?;
+            let mut at = item.offset;
+            for _ in 0..item.count {
+                let v = read.read(rec, at).ok_or(PackError::UnpackSize {
+                    expected: layout.size,
+                    got: rec.len(),
+                })?;
+                out.push(Value::Int(v));
+                at += item.size;
+            }
+        }
         _ => {
             let all = get(rec, item.offset, item.count.saturating_mul(item.size))?;
             for src in all.chunks_exact(item.size) {
@@ -263,8 +253,6 @@ fn decode_scalar(kind: Kind, src: &[u8], order: Order) -> Value {
     let mut a4 = [0u8; 4];
     let mut a8 = [0u8; 8];
     match kind {
-        Kind::Signed => Value::Int(read_int(src, true, order)),
-        Kind::Unsigned | Kind::Ptr => Value::Int(read_int(src, false, order)),
         Kind::Bool => Value::Bool(src.iter().any(|&b| b != 0)),
         Kind::Char => Value::Bytes(src.to_vec()),
         Kind::Half => {
@@ -283,7 +271,7 @@ fn decode_scalar(kind: Kind, src: &[u8], order: Order) -> Value {
             };
             Value::Float(f64::from(f))
         }
-        Kind::Double | Kind::Bytes | Kind::Pascal => {
+        _ => {
             a8.copy_from_slice(src.get(..8).unwrap_or(&[0; 8]));
             Value::Float(match order {
                 Order::Little => f64::from_le_bytes(a8),
@@ -293,55 +281,109 @@ fn decode_scalar(kind: Kind, src: &[u8], order: Order) -> Value {
     }
 }
 
-/// One step of the integer fast path: how to read one value.
+/// How an integer element's bits become its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IntOp {
-    U8,
-    I8,
+pub(crate) enum Extend {
+    /// Zero-extend.
+    Unsigned,
+    /// Sign-extend.
+    Signed,
+    /// `?`: any nonzero byte is 1.
     Bool,
-    U16,
-    I16,
-    U32,
-    I32,
-    U64,
-    I64,
 }
 
-/// The integer-only reader for an item, or `None` if the item is not an integer.
-pub(crate) fn int_op(item: &Item) -> Option<IntOp> {
-    use IntOp::*;
-    let signed = item.kind == Kind::Signed;
-    Some(match (item.kind, item.size) {
-        (Kind::Bool, 1) => Bool,
-        (Kind::Signed | Kind::Unsigned | Kind::Ptr, 1) => [U8, I8][usize::from(signed)],
-        (Kind::Signed | Kind::Unsigned | Kind::Ptr, 2) => [U16, I16][usize::from(signed)],
-        (Kind::Signed | Kind::Unsigned | Kind::Ptr, 4) => [U32, I32][usize::from(signed)],
-        (Kind::Signed | Kind::Unsigned | Kind::Ptr, 8) => [U64, I64][usize::from(signed)],
-        _ => return None,
-    })
+/// How to read one integer element, precomputed so that a read is one 8-byte load
+/// and two shifts, with no data-dependent branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IntRead {
+    /// Element width in bytes (1, 2, 4 or 8).
+    pub width: usize,
+    /// `64 - 8 * width`: the bits of a `u64` word that are not the element.
+    shift: u32,
+    /// Zero- or sign-extension.
+    pub extend: Extend,
+    /// Most significant byte first.
+    big: bool,
 }
 
-/// Reads one integer with `op` at `at`; `None` if out of bounds.
-#[inline(always)]
-pub(crate) fn read_op(rec: &[u8], at: usize, op: IntOp, order: Order) -> Option<i128> {
-    macro_rules! rd {
-        ($t:ty, $n:expr) => {{
-            let a: [u8; $n] = rec.get(at..at + $n)?.try_into().ok()?;
-            match order {
-                Order::Little => <$t>::from_le_bytes(a),
-                Order::Big => <$t>::from_be_bytes(a),
-            }
-        }};
+impl IntRead {
+    /// The reader for an item, or `None` if the item does not unpack to an integer.
+    pub fn for_item(item: &Item, order: Order) -> Option<IntRead> {
+        let extend = match item.kind {
+            Kind::Signed => Extend::Signed,
+            Kind::Unsigned | Kind::Ptr => Extend::Unsigned,
+            Kind::Bool => Extend::Bool,
+            _ => return None,
+        };
+        if !matches!(item.size, 1 | 2 | 4 | 8) {
+            return None;
+        }
+        Some(IntRead {
+            width: item.size,
+            shift: 64 - 8 * item.size as u32,
+            extend,
+            big: order == Order::Big,
+        })
     }
-    Some(match op {
-        IntOp::U8 => i128::from(*rec.get(at)?),
-        IntOp::I8 => i128::from(*rec.get(at)? as i8),
-        IntOp::Bool => i128::from(*rec.get(at)? != 0),
-        IntOp::U16 => i128::from(rd!(u16, 2)),
-        IntOp::I16 => i128::from(rd!(i16, 2)),
-        IntOp::U32 => i128::from(rd!(u32, 4)),
-        IntOp::I32 => i128::from(rd!(i32, 4)),
-        IntOp::U64 => i128::from(rd!(u64, 8)),
-        IntOp::I64 => i128::from(rd!(i64, 8)),
-    })
+
+    /// Reads the element at `buf[at..at + width]` in the reader's byte order;
+    /// `None` if that is out of bounds.
+    #[inline]
+    pub fn read(&self, buf: &[u8], at: usize) -> Option<i128> {
+        let u = if self.big {
+            self.bits::<true>(buf, at)?
+        } else {
+            self.bits::<false>(buf, at)?
+        };
+        Some(self.value(u))
+    }
+
+    /// The value of the element whose bits (zero-extended) are `u`.
+    #[inline(always)]
+    pub fn value(&self, u: u64) -> i128 {
+        match self.extend {
+            Extend::Unsigned => i128::from(u),
+            Extend::Signed => self.signed(u),
+            Extend::Bool => i128::from(u != 0),
+        }
+    }
+
+    /// Sign-extends the element bits `u`.
+    #[inline(always)]
+    pub fn signed(&self, u: u64) -> i128 {
+        i128::from(((u << self.shift) as i64) >> self.shift)
+    }
+
+    /// The element's bits, zero-extended, with the byte order fixed at compile time.
+    ///
+    /// Loads the 8 bytes starting at the element when `buf` has them, else the 8
+    /// bytes ending with it, else (buffers under 8 bytes) just the element; the
+    /// bytes that are not the element are shifted out.
+    #[inline(always)]
+    pub fn bits<const BIG: bool>(&self, buf: &[u8], at: usize) -> Option<u64> {
+        let s = self.shift;
+        if let Some(w) = buf.get(at..).and_then(|r| r.first_chunk::<8>()) {
+            return Some(if BIG {
+                u64::from_be_bytes(*w) >> s
+            } else {
+                (u64::from_le_bytes(*w) << s) >> s
+            });
+        }
+        let end = at.checked_add(self.width)?;
+        let head = buf.get(..end)?;
+        Some(match head.last_chunk::<8>() {
+            Some(w) if BIG => (u64::from_be_bytes(*w) << s) >> s,
+            Some(w) => u64::from_le_bytes(*w) >> s,
+            None => {
+                let mut w = [0u8; 8];
+                let src = head.get(at..)?;
+                w.get_mut(..src.len())?.copy_from_slice(src);
+                if BIG {
+                    u64::from_be_bytes(w) >> s
+                } else {
+                    u64::from_le_bytes(w)
+                }
+            }
+        })
+    }
 }

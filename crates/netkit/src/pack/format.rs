@@ -61,6 +61,8 @@ pub(crate) struct Item {
     pub count: usize,
     /// Size of one element in bytes (1 for `s` and `p`).
     pub size: usize,
+    /// Smallest and largest value an integer code packs (`(0, 0)` otherwise).
+    pub range: (i128, i128),
 }
 
 impl Item {
@@ -231,6 +233,7 @@ pub(crate) fn compile(fmt: &str) -> Result<Layout, PackError> {
             offset,
             count,
             size,
+            range: int_range(kind, size),
         };
         if item.values() == 0 {
             continue;
@@ -239,9 +242,31 @@ pub(crate) fn compile(fmt: &str) -> Result<Layout, PackError> {
             .values
             .checked_add(item.values())
             .ok_or(PackError::TooLong)?;
-        layout.items.push(item);
+        // `IIIHH` compiles like `3I2H`: adjacent runs of one code become one item.
+        match layout.items.last_mut() {
+            Some(prev)
+                if prev.code == code
+                    && !matches!(kind, Kind::Bytes | Kind::Pascal)
+                    && prev.offset + prev.count * prev.size == offset =>
+            {
+                prev.count += count;
+            }
+            _ => layout.items.push(item),
+        }
     }
     Ok(layout)
+}
+
+/// The range an integer code packs: the natural range of its size and sign, and
+/// for native `P` everything `PyLong_AsVoidPtr` takes (`i64::MIN..=u64::MAX`).
+fn int_range(kind: Kind, size: usize) -> (i128, i128) {
+    let bits = (size * 8).clamp(1, 64) as u32;
+    match kind {
+        Kind::Signed => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
+        Kind::Ptr => (-(1i128 << (bits - 1)), (1i128 << bits) - 1),
+        Kind::Unsigned => (0, (1i128 << bits) - 1),
+        _ => (0, 0),
+    }
 }
 
 /// Rounds `size` up to a multiple of `align` (a power of two), within `isize::MAX`.
@@ -361,6 +386,15 @@ mod tests {
             vec![(b'c', 0, 1), (b'h', 4, 1), (b's', 6, 2), (b'?', 8, 1)]
         );
         assert_eq!((l.size, l.values), (9, 4));
+        let l = compile("<IIIHH").unwrap();
+        let got: Vec<(u8, usize, usize)> = l
+            .items
+            .iter()
+            .map(|i| (i.code, i.offset, i.count))
+            .collect();
+        assert_eq!(got, vec![(b'I', 0, 3), (b'H', 12, 2)]);
+        let l = compile("ss2s").unwrap();
+        assert_eq!(l.items.len(), 3);
         let l = compile("0s0p0c").unwrap();
         assert_eq!((l.size, l.values, l.items.len()), (0, 2, 2));
     }

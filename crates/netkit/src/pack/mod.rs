@@ -14,6 +14,11 @@
 //! `OverflowError`) is a [`PackError`] here; no input makes this module panic, and
 //! repeat counts beyond `isize::MAX` bytes are rejected before anything is allocated.
 //!
+//! For fixed integer headers, [`Struct::unpack_ints_from`] reads into a caller's
+//! `[i128]` with no allocation: a record of up to 64 bytes is one loop of 8-byte
+//! loads and shifts over precomputed offsets. [`Struct::unpack_into`] reuses a
+//! `Vec<Value>`'s capacity across calls.
+//!
 //! Out of scope: Python objects other than [`Value`]'s four kinds (`bytearray`,
 //! objects with `__index__`), and `str` formats with non-ASCII characters (rejected
 //! as bad characters, as CPython rejects them).
@@ -51,6 +56,7 @@ mod codec;
 mod error;
 mod format;
 mod half;
+mod ints;
 mod value;
 
 #[cfg(test)]
@@ -61,8 +67,8 @@ use std::fmt;
 pub use error::PackError;
 pub use value::Value;
 
-use codec::IntOp;
 use format::Layout;
+use ints::IntPlan;
 
 /// A compiled format string, like Python's `struct.Struct`.
 ///
@@ -79,19 +85,10 @@ use format::Layout;
 pub struct Struct {
     format: String,
     layout: Layout,
-    /// Integer-only plan: one step per item, or the first non-integer code.
-    ints: Result<Box<[IntStep]>, PackError>,
+    /// The plan for [`Struct::unpack_ints_from`], or the first non-integer code.
+    ints: Result<IntPlan, PackError>,
     /// Position of the first `0p` item, which CPython cannot unpack.
     zero_pascal: Option<usize>,
-}
-
-/// One item of the integer-only plan: `count` values read with `op` from `offset`.
-#[derive(Debug, Clone, Copy)]
-struct IntStep {
-    op: IntOp,
-    offset: usize,
-    count: usize,
-    size: usize,
 }
 
 impl fmt::Debug for Struct {
@@ -113,22 +110,7 @@ impl Struct {
     /// trailing repeat count, a NUL, or a total size beyond `isize::MAX`.
     pub fn new(fmt: &str) -> Result<Struct, PackError> {
         let layout = format::compile(fmt)?;
-        let ints = layout
-            .items
-            .iter()
-            .map(|item| match codec::int_op(item) {
-                Some(op) => Ok(IntStep {
-                    op,
-                    offset: item.offset,
-                    count: item.count,
-                    size: item.size,
-                }),
-                None => Err(PackError::NotIntegerFormat {
-                    pos: item.pos,
-                    code: char::from(item.code),
-                }),
-            })
-            .collect();
+        let ints = IntPlan::new(&layout);
         let zero_pascal = layout
             .items
             .iter()
@@ -296,7 +278,7 @@ impl Struct {
         offset: isize,
         out: &mut [i128],
     ) -> Result<usize, PackError> {
-        let steps = self.ints.as_ref().map_err(Clone::clone)?;
+        let plan = self.ints.as_ref().map_err(Clone::clone)?;
         let needed = self.layout.values;
         if out.len() < needed {
             return Err(PackError::OutputTooSmall {
@@ -305,18 +287,8 @@ impl Struct {
             });
         }
         let start = self.record_start(buf.len(), offset)?;
-        let rec = buf.get(start..).unwrap_or_default();
-        let order = self.layout.order;
-        let mut slots = out.iter_mut();
-        for step in steps.iter() {
-            for k in 0..step.count {
-                let v = codec::read_op(rec, step.offset + k * step.size, step.op, order)
-                    .ok_or_else(|| self.short(rec.len()))?;
-                if let Some(slot) = slots.next() {
-                    *slot = v;
-                }
-            }
-        }
+        plan.read(buf, start, out)
+            .ok_or_else(|| self.short(buf.len()))?;
         Ok(needed)
     }
 
@@ -403,7 +375,9 @@ impl Struct {
         if let Some(pos) = self.zero_pascal {
             return Err(PackError::ZeroPascal { pos });
         }
-        let rec = rec.get(..self.layout.size).ok_or(self.short(rec.len()))?;
+        if rec.len() < self.layout.size {
+            return Err(self.short(rec.len()));
+        }
         out.reserve(
             self.layout
                 .values

@@ -566,3 +566,271 @@ fn arbitrary_formats_and_buffers_never_panic() {
     }
     assert!(compared > 100, "only {compared} round trips compared");
 }
+
+#[test]
+fn unpack_ints_agrees_with_unpack_from_everywhere() {
+    // Every plan (flat loads, padded copy near the end, per-item for `?` and long
+    // records) at every position of the buffer and with trailing bytes.
+    let formats = [
+        "<IIIHH",
+        ">IIIHH",
+        "<bhiq",
+        ">bhiq",
+        "<BHIQ",
+        "@bhilqnNP",
+        "=?3x?",
+        ">20Q",
+        "<9q",
+        "b",
+        ">H",
+        "<4x",
+        "",
+        "@c",
+    ];
+    let mut rng = Lcg(7);
+    for fmt in formats {
+        let s = Struct::new(fmt).unwrap();
+        let mut out = vec![0i128; s.count()];
+        for extra in [0, 1, 2, 7, 8, 9, 56, 63, 64, 71, 72, 80] {
+            for lead in 0..3 {
+                let buf: Vec<u8> = (0..lead + s.size() + extra)
+                    .map(|_| rng.next() as u8)
+                    .collect();
+                let slow = s.unpack_from(&buf, lead as isize);
+                let fast = s.unpack_ints_from(&buf, lead as isize, &mut out);
+                if fmt == "@c" {
+                    assert!(matches!(
+                        fast,
+                        Err(PackError::NotIntegerFormat { pos: 1, code: 'c' })
+                    ));
+                    continue;
+                }
+                let slow: Vec<i128> = slow.unwrap().iter().map(|v| v.as_int().unwrap()).collect();
+                assert_eq!(fast, Ok(slow.len()), "{fmt}");
+                assert_eq!(out, slow, "{fmt} lead {lead} extra {extra}");
+            }
+        }
+    }
+}
+
+/// Encodes a value for the Python side of the differential test.
+fn encode_for_python(v: &Value) -> String {
+    match v {
+        Value::Int(i) => format!("i:{i}"),
+        Value::Float(f) => format!("f:{:016x}", f.to_bits()),
+        Value::Bool(b) => format!("b:{}", u8::from(*b)),
+        Value::Bytes(b) => format!("y:{}", hex(b)),
+    }
+}
+
+const PY_DIFF: &str = r#"
+import struct, sys
+def dec(t):
+    k, v = t.split(':', 1)
+    if k == 'i': return int(v)
+    if k == 'f': return struct.unpack('<d', bytes.fromhex(v)[::-1])[0]
+    if k == 'b': return v == '1'
+    return bytes.fromhex(v)
+for line in sys.stdin:
+    fmt, vals, buf = line.rstrip('\n').split('\t')
+    vals = [dec(t) for t in vals.split(' ') if t]
+    try: p = struct.pack(fmt, *vals).hex()
+    except Exception: p = 'E'
+    try: u = repr(struct.unpack(fmt, bytes.fromhex(buf)))
+    except Exception: u = 'E'
+    print(p + '\t' + u)
+"#;
+
+fn random_value(rng: &mut Lcg) -> Value {
+    const INTS: &[i128] = &[
+        0,
+        1,
+        -1,
+        127,
+        128,
+        -128,
+        -129,
+        255,
+        256,
+        32767,
+        32768,
+        -32768,
+        -32769,
+        65535,
+        65536,
+        2147483647,
+        2147483648,
+        -2147483648,
+        -2147483649,
+        4294967295,
+        4294967296,
+        9223372036854775807,
+        9223372036854775808,
+        -9223372036854775808,
+        -9223372036854775809,
+        18446744073709551615,
+        18446744073709551616,
+        1 << 100,
+    ];
+    const FLOATS: &[f64] = &[
+        0.0,
+        -0.0,
+        1.5,
+        -2.25,
+        0.1,
+        65504.0,
+        65519.99,
+        65520.0,
+        1e300,
+        -1e300,
+        3.4028234663852886e38,
+        3.4028235677973366e38,
+        1e-8,
+        5.960464477539063e-08,
+        2.9802322387695312e-08,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e16,
+        1e-5,
+        123456789.125,
+    ];
+    match rng.next() % 10 {
+        0..=3 => Value::Int(INTS[(rng.next() as usize) % INTS.len()]),
+        4..=5 => Value::Float(FLOATS[(rng.next() as usize) % FLOATS.len()]),
+        6 => Value::Float(f64::from_bits(rng.next() << 33 ^ rng.next())),
+        7 => Value::Bool(rng.next() % 2 == 0),
+        _ => {
+            let n = (rng.next() % 5) as usize;
+            Value::Bytes(
+                (0..n)
+                    .map(|_| [b'\'', b'"', 0, 0xff, b'a', b'\\'][(rng.next() % 6) as usize])
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[test]
+fn differential_against_python3() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    const PREFIXES: &[&str] = &["", "@", "=", "<", ">", "!"];
+    const CODES: &[u8] = b"xcbB?hHiIlLqQnNefdspP";
+    let mut rng = Lcg(2024);
+    let mut cases = Vec::new();
+    for _ in 0..3000 {
+        let mut fmt = PREFIXES[(rng.next() as usize) % PREFIXES.len()].to_string();
+        for _ in 0..=(rng.next() % 4) {
+            if rng.next() % 3 == 0 {
+                fmt.push_str(&(rng.next() % 4).to_string());
+            }
+            fmt.push(char::from(CODES[(rng.next() as usize) % CODES.len()]));
+            if rng.next() % 8 == 0 {
+                fmt.push(' ');
+            }
+        }
+        let count = Struct::new(&fmt).map(|s| s.count()).unwrap_or(1);
+        let count = if rng.next() % 20 == 0 {
+            count + 1
+        } else {
+            count
+        };
+        let values: Vec<Value> = (0..count).map(|_| random_value(&mut rng)).collect();
+        let size = Struct::new(&fmt).map(|s| s.size()).unwrap_or(3);
+        let size = if rng.next() % 20 == 0 { size + 1 } else { size };
+        let buf: Vec<u8> = (0..size).map(|_| rng.next() as u8).collect();
+        cases.push((fmt, values, buf));
+    }
+    let mut input = String::new();
+    for (fmt, values, buf) in &cases {
+        let vals: Vec<String> = values.iter().map(encode_for_python).collect();
+        input.push_str(&format!("{fmt}\t{}\t{}\n", vals.join(" "), hex(buf)));
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", PY_DIFF])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), cases.len());
+    let (mut packed, mut unpacked) = (0, 0);
+    for ((fmt, values, buf), line) in cases.iter().zip(lines) {
+        let (want_pack, want_unpack) = line.split_once('\t').unwrap();
+        let got_pack = match pack(fmt, values) {
+            Ok(b) => {
+                packed += 1;
+                hex(&b)
+            }
+            Err(_) => "E".to_string(),
+        };
+        assert_eq!(got_pack, want_pack, "pack({fmt:?}, {values:?})");
+        let got_unpack = match unpack(fmt, buf) {
+            Ok(v) => {
+                unpacked += 1;
+                tuple_repr(&v)
+            }
+            Err(_) => "E".to_string(),
+        };
+        assert_eq!(got_unpack, want_unpack, "unpack({fmt:?}, {})", hex(buf));
+    }
+    // The generator must reach the success paths, not only errors.
+    assert!(
+        packed > 200 && unpacked > 1000,
+        "packed {packed}, unpacked {unpacked}"
+    );
+}
+
+#[test]
+fn float_repr_differential_against_python3() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let mut rng = Lcg(99);
+    let mut xs: Vec<f64> = Vec::new();
+    for i in 0..4000 {
+        xs.push(match i % 4 {
+            0 => f64::from_bits(rng.next() << 33 ^ rng.next() << 2 ^ rng.next()),
+            1 => (rng.next() % 100_000) as f64 / [10.0, 100.0, 1e3, 1e7][(rng.next() % 4) as usize],
+            2 => 2f64.powi((rng.next() % 2000) as i32 - 1074),
+            _ => f64::from(f32::from_bits(
+                rng.next() as u32 ^ (rng.next() as u32) << 16,
+            )),
+        });
+    }
+    let input: String = xs
+        .iter()
+        .map(|x| format!("{:016x}\n", x.to_bits()))
+        .collect();
+    let script = "import sys,struct\nfor l in sys.stdin: print(repr(struct.unpack('>d', bytes.fromhex(l.strip()))[0]))";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), xs.len());
+    for (x, want) in xs.iter().zip(lines) {
+        assert_eq!(
+            Value::Float(*x).to_string(),
+            want,
+            "bits {:016x}",
+            x.to_bits()
+        );
+    }
+}

@@ -145,8 +145,20 @@ pub(crate) fn float_repr(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
     }
-    // `{:e}` gives the shortest round-trip digits as `-d.ddde-x`.
-    let sci = format!("{x:e}");
+    // `{:e}` gives a shortest round-trip digit string. When two strings of that
+    // length round-trip, Python prints the one nearest to `x`, ties to even: that
+    // is the correctly rounded `{:.*e}`, used whenever it round-trips.
+    let shortest = format!("{x:e}");
+    let ndigits = shortest
+        .split('e')
+        .next()
+        .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    let nearest = format!("{x:.*e}", ndigits.saturating_sub(1));
+    let sci = if nearest.parse::<f64>() == Ok(x) {
+        nearest
+    } else {
+        shortest
+    };
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
@@ -250,6 +262,9 @@ mod tests {
             (65504.0, "65504.0"),
             (3.4028234663852886e38, "3.4028234663852886e+38"),
             (-123.456, "-123.456"),
+            (1652.0 * 2f64.powi(-23), "0.00019693374633789062"),
+            (2.5, "2.5"),
+            (2f64.powi(-24), "5.960464477539063e-08"),
         ];
         for (x, want) in cases {
             assert_eq!(float_repr(*x), *want, "repr of {x:?}");
@@ -276,6 +291,8 @@ mod tests {
     #[test]
     fn display_and_accessors() {
         assert_eq!(Value::from(42i32).to_string(), "42");
+        assert_eq!(Value::from(7), Value::Int(7));
+        assert_eq!(Value::from(b"ab"), Value::Bytes(b"ab".to_vec()));
         assert_eq!(Value::from(-1i64).to_string(), "-1");
         assert_eq!(Value::from(u64::MAX).to_string(), "18446744073709551615");
         assert_eq!(Value::from(false).to_string(), "False");
