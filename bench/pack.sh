@@ -32,6 +32,7 @@ rows = [
     ("pack('!I', n) module function", "pack_fn_I", "pack_fn_I"),
     ("Struct('!I').pack(n)", "struct_pack_I", "struct_pack_I"),
     ("iter_unpack('!HHI') over 64 MiB", "iter_unpack_HHI_64MiB", "iter_unpack_HHI_64MiB"),
+    ("unpack_ints_from per '!HHI' record over 64 MiB", "iter_ints_HHI_64MiB", "iter_unpack_HHI_64MiB"),
 ]
 print("| case | netkit | CPython 3 | speed-up |")
 print("|---|---:|---:|---:|")

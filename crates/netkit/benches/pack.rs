@@ -1,6 +1,7 @@
 //! Criterion benches for `netkit::pack`: the ZIP local-header case (`<IIIHH`) through
 //! `unpack_from`, the allocation-free `unpack_ints_from` and a hand-written
-//! `from_le_bytes` baseline; `pack("!I", n)`; and `iter_unpack("!HHI")` over 64 MiB.
+//! `from_le_bytes` baseline; `pack("!I", n)`; and `iter_unpack("!HHI")` over 64 MiB
+//! (and the same records through `unpack_ints_from`).
 //! `bench/pack.sh` runs these next to `bench/pack_cpython.py` and prints the ratios.
 
 use std::hint::black_box;
@@ -73,6 +74,17 @@ fn iter_unpack_bench(c: &mut Criterion) {
                 if let Some(Value::Int(v)) = rec.first() {
                     sum += v;
                 }
+            }
+            sum
+        })
+    });
+    g.bench_function("iter_ints_HHI_64MiB", |b| {
+        let mut out = [0i128; 3];
+        b.iter(|| {
+            let mut sum = 0i128;
+            for rec in black_box(&buf).chunks_exact(st.size()) {
+                st.unpack_ints_from(rec, 0, &mut out).unwrap();
+                sum += out[0];
             }
             sum
         })
