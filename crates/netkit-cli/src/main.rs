@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod duration;
+mod pyliteral;
 
 /// Python's network-programming toolkit, in Rust.
 #[derive(Debug, Parser)]
