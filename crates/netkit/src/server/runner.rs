@@ -15,6 +15,7 @@
 //! Out of scope: accepting, threads and processes (see the parent module).
 
 use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::net::Stream;
+use crate::net::{Stream, WriteQueue};
 use crate::protocol::{
     CloseReason, Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId, Transport, Wake,
 };
@@ -140,8 +141,7 @@ impl Wake for NoWake {
 
 /// The runner's [`Transport`]: what a Protocol can ask of its connection.
 struct Tx {
-    out: Vec<u8>,
-    sent: usize,
+    out: WriteQueue,
     close: bool,
     abort: bool,
     shut_wr: bool,
@@ -158,8 +158,7 @@ struct Tx {
 impl Tx {
     fn new(peer: PeerAddr, local: PeerAddr) -> Tx {
         Tx {
-            out: Vec::new(),
-            sent: 0,
+            out: WriteQueue::new(),
             close: false,
             abort: false,
             shut_wr: false,
@@ -196,12 +195,18 @@ impl Tx {
 impl Transport for Tx {
     fn write(&mut self, data: &[u8]) {
         if !self.done() && !self.shut_wr {
-            self.out.extend_from_slice(data);
+            self.out.push(data);
+        }
+    }
+
+    fn write_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
+        if !self.done() && !self.shut_wr {
+            self.out.push_file(file, offset, len);
         }
     }
 
     fn buffered(&self) -> usize {
-        self.out.len() - self.sent
+        usize::try_from(self.out.len()).unwrap_or(usize::MAX)
     }
 
     fn close(&mut self) {
@@ -385,24 +390,9 @@ impl Runner<'_> {
     /// Hands queued bytes to the kernel until it would block.
     fn flush(&mut self) -> io::Result<()> {
         let tx = &mut self.tx;
-        while tx.sent < tx.out.len() {
-            match (&*self.stream).write(&tx.out[tx.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    tx.sent += n;
-                    self.last_sent = Instant::now();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if tx.sent == tx.out.len() {
-            tx.out.clear();
-            tx.sent = 0;
-        } else if tx.sent >= LOW_WATER && tx.sent * 2 >= tx.out.len() {
-            tx.out.drain(..tx.sent);
-            tx.sent = 0;
+        let flushed = tx.out.flush(&*self.stream)?;
+        if flushed.sent > 0 {
+            self.last_sent = Instant::now();
         }
         if tx.buffered() >= HIGH_WATER {
             self.backpressure = true;
