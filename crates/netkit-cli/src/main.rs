@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod duration;
+mod pyliteral;
 
 /// Python's network-programming toolkit, in Rust.
 #[derive(Debug, Parser)]

@@ -44,6 +44,7 @@ mod connect;
 mod datagram;
 mod listener;
 mod peer;
+mod queue;
 mod sockfile;
 mod stream;
 mod sys;
@@ -58,6 +59,7 @@ pub use connect::{connect, connect_addrs, CONNECTION_ATTEMPT_DELAY};
 pub use datagram::{Datagram, Recv, StdDatagram, UDP_MAX};
 pub use listener::{listen_fds, ListenOptions, Listener, StdListener, DEFAULT_BACKLOG};
 pub use peer::PeerAddr;
+pub use queue::{Flushed, WriteQueue};
 pub use stream::{StdStream, Stream};
 
 /// A connected pair of Unix stream sockets (`socketpair(2)`, close-on-exec),

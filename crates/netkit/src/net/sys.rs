@@ -146,3 +146,32 @@ pub(crate) fn somaxconn() -> Option<i32> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
 }
+
+/// `send(2)` on any socket descriptor, with [`SEND_FLAGS`] (no `SIGPIPE`).
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `fd` is borrowed and so open for the call; `buf` is a live slice
+    // whose pointer and length the kernel only reads.
+    let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// `pread(2)`-then-`send(2)` for systems without `sendfile`, or files it refuses:
+/// sends at most `buf.len()` bytes of `file` from `*offset`. `Ok(0)` means end of file.
+pub(crate) fn copy_file_chunk(
+    out: BorrowedFd<'_>,
+    file: &std::fs::File,
+    offset: &mut i64,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let n = file.read_at(buf, *offset as u64)?;
+    if n == 0 {
+        return Ok(0);
+    }
+    let sent = send(out, &buf[..n])?;
+    *offset += sent as i64;
+    Ok(sent)
+}
