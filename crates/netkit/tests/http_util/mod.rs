@@ -1,10 +1,7 @@
-//! Helpers for the HTTP socket tests: a small thread-per-connection runner that
-//! drives any Protocol over real TCP sockets (with `write_file` sent by
+//! Helpers for the HTTP socket tests: the runners a Protocol is served by (the
+//! `server` modes, and a small thread-per-connection runner of our own that keeps
+//! the Transport contract in its simplest blocking form, with `write_file` sent by
 //! `sendfile`), a fixture tree, and Python runners.
-//!
-//! The runner keeps the Transport contract (writes queued and flushed in order,
-//! close after the flush, timers, pause/resume, producers asked for more when the
-//! queue drains) in the simplest blocking form.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -13,22 +10,40 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netkit::net::Stream;
+use netkit::net::{Address, Stream};
 use netkit::protocol::{
     CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport,
 };
+use netkit::server::{Mode, Server, ShutdownHandle};
+
+/// Which runner serves the Protocol under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// The minimal runner in this file.
+    Own,
+    /// `netkit::server` in one of its blocking modes.
+    Server(Mode),
+}
+
+/// Every runner the socket tests run against.
+pub const RUNNERS: &[Runner] = &[
+    Runner::Own,
+    Runner::Server(Mode::Threads),
+    Runner::Server(Mode::Pool),
+];
 
 /// A running test server; stops (and joins its threads) on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub accepted: Arc<AtomicUsize>,
+    pub runner: Runner,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    shutdown: Option<ShutdownHandle>,
 }
 
 impl TestServer {
@@ -39,6 +54,9 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if let Some(h) = self.shutdown.take() {
+            h.shutdown();
+        }
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -46,21 +64,46 @@ impl Drop for TestServer {
     }
 }
 
-/// Serves `factory` on 127.0.0.1:0, one thread per connection.
+/// Serves `factory` on 127.0.0.1:0 with `runner`.
+pub fn serve_with<F: Factory>(runner: Runner, factory: F) -> TestServer {
+    let Runner::Server(mode) = runner else {
+        return serve(factory);
+    };
+    let server = Server::builder()
+        .listen(Address::parse("127.0.0.1:0").unwrap())
+        .mode(mode)
+        .handle_signals(false)
+        .protocol(factory)
+        .build()
+        .unwrap();
+    let port = server.local_addresses()[0].host_port().unwrap().port;
+    let shutdown = server.shutdown_handle();
+    let thread = std::thread::spawn(move || {
+        let _ = server.serve_forever();
+    });
+    TestServer {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        runner,
+        stop: Arc::new(AtomicBool::new(false)),
+        thread: Some(thread),
+        shutdown: Some(shutdown),
+    }
+}
+
+/// Serves `factory` on 127.0.0.1:0 with the runner in this file, one thread per
+/// connection.
 pub fn serve<F: Factory>(factory: F) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let accepted = Arc::new(AtomicUsize::new(0));
     let factory = Arc::new(factory);
-    let (s, a) = (stop.clone(), accepted.clone());
+    let s = stop.clone();
     let thread = std::thread::spawn(move || {
         let mut conns = Vec::new();
         while !s.load(Ordering::SeqCst) {
             match listener.accept() {
                 Ok((sock, peer)) => {
-                    a.fetch_add(1, Ordering::SeqCst);
                     let f = factory.clone();
                     let s2 = s.clone();
                     conns.push(std::thread::spawn(move || run_conn(&*f, sock, peer, &s2)));
@@ -77,9 +120,10 @@ pub fn serve<F: Factory>(factory: F) -> TestServer {
     });
     TestServer {
         addr,
-        accepted,
+        runner: Runner::Own,
         stop,
         thread: Some(thread),
+        shutdown: None,
     }
 }
 
