@@ -7,10 +7,13 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use netkit::http::{HttpOptions, StaticFiles};
 use netkit::net::Address;
+use netkit::protocol::{Boxed, DynFactory};
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceOptions};
 
@@ -37,7 +40,8 @@ pub enum ModeArg {
 /// Arguments of `netkit serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service to run: echo, discard, hello, daytime, chargen, ...
+    /// The service to run: echo, upper, hello, logger, chat, discard, daytime,
+    /// chargen, http.
     #[arg(default_value = "echo")]
     pub service: String,
     /// Address to listen on (repeatable): HOST:PORT, udp://HOST:PORT,
@@ -65,6 +69,12 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
+    /// The directory `http` serves (and `receive` stores into).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: std::path::PathBuf,
+    /// `http`: close a client that has not sent a whole request head in this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
 }
 
 /// Runs `netkit serve`.
@@ -131,12 +141,26 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
         b = b.listen(addr);
     }
     if streams {
-        b = b.protocol_dyn(services::stream_factory(&args.service, &opts)?);
+        b = b.protocol_dyn(stream_factory(args, &opts)?);
     }
     if dgrams {
         b = b.datagram_service(services::datagram_service(&args.service, &opts)?);
     }
     Ok(b.build()?)
+}
+
+/// The Protocol factory for a stream service: `http` or one of `netkit::services`.
+fn stream_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFactory> {
+    if args.service == "http" {
+        let http = HttpOptions {
+            header_timeout: args.header_timeout,
+            ..HttpOptions::default()
+        };
+        let files = StaticFiles::new(&args.root, http)
+            .with_context(|| format!("cannot serve {}", args.root.display()))?;
+        return Ok(Arc::new(Boxed(files)));
+    }
+    Ok(services::stream_factory(&args.service, opts)?)
 }
 
 /// Logs to stderr; the level comes from `NETKIT_LOG` or `RUST_LOG` (default info).
