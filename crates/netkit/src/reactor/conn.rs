@@ -147,6 +147,8 @@ pub(crate) struct ConnIo {
     /// The last event said the peer hung up or the socket failed: read to the end.
     pub(crate) rdhup: bool,
     pub(crate) in_ready: bool,
+    /// Mail is waiting undelivered while the write queue is over high water.
+    pub(crate) mail_waiting: bool,
     /// Counts against `max_conns`.
     pub(crate) accepted: bool,
     pub(crate) connecting: Option<Arc<ConnectState>>,
@@ -182,6 +184,7 @@ impl ConnIo {
             write_ready: true,
             rdhup: false,
             in_ready: false,
+            mail_waiting: false,
             accepted: false,
             connecting: None,
             error: None,

@@ -756,7 +756,7 @@ impl Loop {
                 io.bp_paused = true;
             } else if io.bp_paused && io.queued() <= low {
                 io.bp_paused = false;
-                if io.read_ready {
+                if io.read_ready || io.mail_waiting {
                     io.schedule(&mut ctx.ready);
                 }
             }
@@ -812,6 +812,13 @@ impl Loop {
         let Some(rx) = &c.io.mailbox else {
             return;
         };
+        if c.io.bp_paused && !c.io.mail_waiting {
+            // The peer is behind: leave the mail in the mailbox, whose bound then
+            // stops the senders. The next wake-up while waiting is the overflow one.
+            c.io.mail_waiting = true;
+            return;
+        }
+        c.io.mail_waiting = false;
         let overflowed = rx.drain(mail);
         for msg in mail.drain(..) {
             if !c.io.live() {
@@ -918,6 +925,13 @@ impl Loop {
             };
             c.io.in_ready = false;
             self.drive(t);
+            let mail = self
+                .conns
+                .get_mut(t)
+                .is_some_and(|c| c.io.mail_waiting && !c.io.bp_paused);
+            if mail {
+                self.deliver_mail(t);
+            }
         }
         if std::mem::take(&mut self.accept_pending) {
             for li in 0..self.listeners.len() {
