@@ -76,7 +76,7 @@ fn echo_udp() {
     let c = std::net::UdpSocket::bind(any_port()).unwrap();
     c.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
-    let server = srv.addrs[0].inet().unwrap();
+    let server: SocketAddr = format!("127.0.0.1:{}", srv.port()).parse().unwrap();
     let mut buf = [0u8; 2048];
     // UDP may drop: retry a bounded number of times.
     let mut got = None;

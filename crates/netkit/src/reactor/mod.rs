@@ -24,7 +24,7 @@
 //!
 //! let mut reactor = Reactor::new(ReactorConfig { workers: 1, ..Default::default() })?;
 //! let addr = reactor.listen("127.0.0.1:0".parse::<std::net::SocketAddr>()?, |_: &ConnInfo| Echo)?;
-//! let port = addr.inet().unwrap().port();
+//! let port = addr.host_port().unwrap().port;
 //! let handle = reactor.shutdown_handle();
 //! let server = std::thread::spawn(move || reactor.run());
 //!
@@ -118,6 +118,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::net::{Address, Listener, StdDatagram, StdListener};
 use crate::protocol::{Boxed, CloseReason, DatagramService, DynFactory, Factory, Protocol};
 
 #[cfg(doc)]
@@ -193,6 +194,57 @@ pub enum ListenOn {
     TcpListener(std::net::TcpListener),
     /// Serve a Unix listener bound by the caller (shared by all loops).
     UnixListener(UnixListener),
+    /// Bind a `netkit::net` stream address (TCP: the first address the host
+    /// resolves to, once per loop with `SO_REUSEPORT`).
+    Address(Address),
+    /// Serve a `netkit::net` listener (bound by the caller or inherited through
+    /// socket activation), shared by all loops.
+    Listener(Listener),
+}
+
+impl From<Address> for ListenOn {
+    fn from(a: Address) -> Self {
+        ListenOn::Address(a)
+    }
+}
+impl From<&Address> for ListenOn {
+    fn from(a: &Address) -> Self {
+        ListenOn::Address(a.clone())
+    }
+}
+impl From<Listener> for ListenOn {
+    fn from(l: Listener) -> Self {
+        ListenOn::Listener(l)
+    }
+}
+
+/// The first address `hp` resolves to.
+fn resolve_one(hp: &crate::net::HostPort) -> io::Result<SocketAddr> {
+    hp.resolve()?.into_iter().next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{}:{} resolves to no address", hp.host, hp.port),
+        )
+    })
+}
+
+impl ListenOn {
+    /// Turns `netkit::net` forms into the plain ones.
+    fn resolve(self) -> io::Result<ListenOn> {
+        match self {
+            ListenOn::Address(Address::Tcp(hp)) => Ok(ListenOn::Tcp(resolve_one(&hp)?)),
+            ListenOn::Address(Address::Unix(p)) => Ok(ListenOn::Unix(p)),
+            ListenOn::Address(a) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{a} is a datagram address: serve it with listen_datagram"),
+            )),
+            ListenOn::Listener(l) => Ok(match l.into_std() {
+                StdListener::Tcp(l) => ListenOn::TcpListener(l),
+                StdListener::Unix(l) => ListenOn::UnixListener(l),
+            }),
+            other => Ok(other),
+        }
+    }
 }
 
 impl From<SocketAddr> for ListenOn {
@@ -233,6 +285,45 @@ pub enum DatagramOn {
     UdpSocket(std::net::UdpSocket),
     /// Serve a Unix datagram socket bound by the caller.
     UnixSocket(UnixDatagram),
+    /// Bind a `netkit::net` datagram address (`udp://`, `unix-dgram://`).
+    Address(Address),
+    /// Serve a `netkit::net` datagram socket.
+    Datagram(crate::net::Datagram),
+}
+
+impl From<Address> for DatagramOn {
+    fn from(a: Address) -> Self {
+        DatagramOn::Address(a)
+    }
+}
+impl From<&Address> for DatagramOn {
+    fn from(a: &Address) -> Self {
+        DatagramOn::Address(a.clone())
+    }
+}
+impl From<crate::net::Datagram> for DatagramOn {
+    fn from(d: crate::net::Datagram) -> Self {
+        DatagramOn::Datagram(d)
+    }
+}
+
+impl DatagramOn {
+    /// Turns `netkit::net` forms into the plain ones.
+    fn resolve(self) -> io::Result<DatagramOn> {
+        match self {
+            DatagramOn::Address(Address::Udp(hp)) => Ok(DatagramOn::Udp(resolve_one(&hp)?)),
+            DatagramOn::Address(Address::UnixDgram(p)) => Ok(DatagramOn::Unix(p)),
+            DatagramOn::Address(a) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{a} is a stream address: serve it with listen"),
+            )),
+            DatagramOn::Datagram(d) => Ok(match d.into_std() {
+                StdDatagram::Udp(s) => DatagramOn::UdpSocket(s),
+                StdDatagram::Unix(s) => DatagramOn::UnixSocket(s),
+            }),
+            other => Ok(other),
+        }
+    }
 }
 
 impl From<SocketAddr> for DatagramOn {
@@ -261,43 +352,6 @@ impl From<UnixDatagram> for DatagramOn {
     }
 }
 
-/// An address the reactor serves, with its real port; `Display` prints the
-/// canonical forms `127.0.0.1:9000`, `udp://127.0.0.1:9000`, `unix:///path`,
-/// `unix-dgram:///path`, `[::1]:9000`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LocalAddress {
-    /// A TCP listener.
-    Tcp(SocketAddr),
-    /// A UDP socket.
-    Udp(SocketAddr),
-    /// A Unix stream listener.
-    Unix(PathBuf),
-    /// A Unix datagram socket.
-    UnixDgram(PathBuf),
-}
-
-impl LocalAddress {
-    /// The IP address and port, for TCP and UDP.
-    pub fn inet(&self) -> Option<SocketAddr> {
-        match self {
-            LocalAddress::Tcp(a) | LocalAddress::Udp(a) => Some(*a),
-            LocalAddress::Unix(_) | LocalAddress::UnixDgram(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for LocalAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LocalAddress::Tcp(a) => write!(f, "{a}"),
-            LocalAddress::Udp(a) => write!(f, "udp://{a}"),
-            LocalAddress::Unix(p) => write!(f, "unix://{}", p.display()),
-            LocalAddress::UnixDgram(p) => write!(f, "unix-dgram://{}", p.display()),
-        }
-    }
-}
-
 /// Where a client connection goes ([`Handle::connect`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -306,6 +360,25 @@ pub enum ConnectTo {
     Tcp(SocketAddr),
     /// A Unix stream socket.
     Unix(PathBuf),
+}
+
+impl ConnectTo {
+    /// The target for a `netkit::net` stream address (TCP: its first resolved
+    /// address).
+    ///
+    /// # Errors
+    ///
+    /// Resolution failures; `InvalidInput` for a datagram address.
+    pub fn from_address(a: &Address) -> io::Result<ConnectTo> {
+        match a {
+            Address::Tcp(hp) => Ok(ConnectTo::Tcp(resolve_one(hp)?)),
+            Address::Unix(p) => Ok(ConnectTo::Unix(p.clone())),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{a} is not a stream address"),
+            )),
+        }
+    }
 }
 
 impl From<SocketAddr> for ConnectTo {
@@ -394,7 +467,7 @@ impl Shared {
 pub struct Reactor {
     shared: Arc<Shared>,
     loops: Vec<Loop>,
-    addrs: Vec<LocalAddress>,
+    addrs: Vec<Address>,
     owned_paths: Vec<PathBuf>,
 }
 
@@ -456,7 +529,7 @@ impl Reactor {
         &mut self,
         on: impl Into<ListenOn>,
         factory: F,
-    ) -> io::Result<LocalAddress> {
+    ) -> io::Result<Address> {
         self.listen_dyn(on, Arc::new(Boxed(factory)))
     }
 
@@ -465,10 +538,10 @@ impl Reactor {
         &mut self,
         on: impl Into<ListenOn>,
         factory: DynFactory,
-    ) -> io::Result<LocalAddress> {
+    ) -> io::Result<Address> {
         let backlog = self.shared.config.backlog;
         let n = self.loops.len();
-        let (addr, listeners) = match on.into() {
+        let (addr, listeners) = match on.into().resolve()? {
             ListenOn::Tcp(addr) => {
                 let first = sys::bind_tcp(addr, backlog, n > 1)?;
                 let real = first.local_addr()?;
@@ -481,7 +554,7 @@ impl Reactor {
                         mio::net::TcpListener::from_std(l),
                     ));
                 }
-                (LocalAddress::Tcp(real), all)
+                (Address::tcp(real), all)
             }
             ListenOn::TcpListener(l) => {
                 l.set_nonblocking(true)?;
@@ -495,12 +568,12 @@ impl Reactor {
                 all.push(event_loop::ListenSock::Tcp(
                     mio::net::TcpListener::from_std(l),
                 ));
-                (LocalAddress::Tcp(real), all)
+                (Address::tcp(real), all)
             }
             ListenOn::Unix(path) => {
                 let l = sys::bind_unix(&path, backlog)?;
                 self.owned_paths.push(path.clone());
-                (LocalAddress::Unix(path), Self::share_unix(l, n)?)
+                (Address::Unix(path), Self::share_unix(l, n)?)
             }
             ListenOn::UnixListener(l) => {
                 l.set_nonblocking(true)?;
@@ -509,15 +582,20 @@ impl Reactor {
                     .as_pathname()
                     .map(Path::to_path_buf)
                     .unwrap_or_default();
-                (LocalAddress::Unix(path), Self::share_unix(l, n)?)
+                (Address::Unix(path), Self::share_unix(l, n)?)
+            }
+            ListenOn::Address(_) | ListenOn::Listener(_) => {
+                return Err(io::Error::other("unresolved listen address"))
             }
         };
-        let local = match &addr {
-            LocalAddress::Tcp(a) => crate::protocol::PeerAddr::Inet(*a),
-            LocalAddress::Unix(p) => crate::protocol::PeerAddr::Unix(Some(p.clone())),
-            LocalAddress::Udp(_) | LocalAddress::UnixDgram(_) => {
-                crate::protocol::PeerAddr::Unix(None)
+        let local = match &listeners.first() {
+            Some(event_loop::ListenSock::Tcp(l)) => {
+                crate::protocol::PeerAddr::Inet(l.local_addr()?)
             }
+            _ => match &addr {
+                Address::Unix(p) => crate::protocol::PeerAddr::Unix(Some(p.clone())),
+                _ => crate::protocol::PeerAddr::Unix(None),
+            },
         };
         for (lp, sock) in self.loops.iter_mut().zip(listeners) {
             lp.add_listener(sock, factory.clone(), local.clone())?;
@@ -546,23 +624,23 @@ impl Reactor {
         &mut self,
         on: impl Into<DatagramOn>,
         service: Arc<dyn DatagramService>,
-    ) -> io::Result<LocalAddress> {
-        let (addr, sock) = match on.into() {
+    ) -> io::Result<Address> {
+        let (addr, sock) = match on.into().resolve()? {
             DatagramOn::Udp(a) => {
                 let s = std::net::UdpSocket::bind(a)?;
                 (
-                    LocalAddress::Udp(s.local_addr()?),
+                    Address::udp(s.local_addr()?),
                     event_loop::DgramSock::udp(s)?,
                 )
             }
             DatagramOn::UdpSocket(s) => (
-                LocalAddress::Udp(s.local_addr()?),
+                Address::udp(s.local_addr()?),
                 event_loop::DgramSock::udp(s)?,
             ),
             DatagramOn::Unix(p) => {
                 let s = UnixDatagram::bind(&p)?;
                 self.owned_paths.push(p.clone());
-                (LocalAddress::UnixDgram(p), event_loop::DgramSock::unix(s)?)
+                (Address::UnixDgram(p), event_loop::DgramSock::unix(s)?)
             }
             DatagramOn::UnixSocket(s) => {
                 let p = s
@@ -570,7 +648,10 @@ impl Reactor {
                     .as_pathname()
                     .map(Path::to_path_buf)
                     .unwrap_or_default();
-                (LocalAddress::UnixDgram(p), event_loop::DgramSock::unix(s)?)
+                (Address::UnixDgram(p), event_loop::DgramSock::unix(s)?)
+            }
+            DatagramOn::Address(_) | DatagramOn::Datagram(_) => {
+                return Err(io::Error::other("unresolved datagram address"))
             }
         };
         match self.loops.first_mut() {
@@ -581,8 +662,9 @@ impl Reactor {
         Ok(addr)
     }
 
-    /// Every address served so far, in the order added (for "listening on" lines).
-    pub fn local_addresses(&self) -> Vec<LocalAddress> {
+    /// Every address served so far, with real ports, in the order added; their
+    /// `Display` is the canonical form for the "listening on ADDR" lines.
+    pub fn local_addresses(&self) -> Vec<Address> {
         self.addrs.clone()
     }
 

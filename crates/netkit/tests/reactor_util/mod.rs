@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use netkit::net::Address;
 use netkit::protocol::{ConnInfo, Protocol, Transport};
-use netkit::reactor::{Handle, LocalAddress, Reactor, ReactorConfig};
+use netkit::reactor::{Handle, Reactor, ReactorConfig};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -38,7 +39,7 @@ pub fn any_port() -> SocketAddr {
 
 /// A running reactor: its addresses, a handle, and the thread running it.
 pub struct Running {
-    pub addrs: Vec<LocalAddress>,
+    pub addrs: Vec<Address>,
     pub handle: Handle,
     pub thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -58,7 +59,7 @@ impl Running {
     }
 
     pub fn port(&self) -> u16 {
-        self.addrs[0].inet().unwrap().port()
+        self.addrs[0].host_port().unwrap().port
     }
 
     pub fn connect(&self) -> TcpStream {
