@@ -845,6 +845,35 @@ impl Handle {
     /// handle reports the error (Twisted's `clientConnectionFailed`). Callable
     /// before [`Reactor::run`] (the connect starts when the loops do) and while it
     /// runs, from any thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netkit::protocol::{Protocol, Transport};
+    /// use netkit::reactor::{Reactor, ReactorConfig};
+    ///
+    /// struct Hello;
+    /// impl Protocol for Hello {
+    ///     fn connection_made(&mut self, t: &mut dyn Transport) {
+    ///         t.write(b"hello");
+    ///         t.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8], _: &mut dyn Transport) {}
+    /// }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let reactor = Reactor::new(ReactorConfig { workers: 1, ..Default::default() })?;
+    /// let handle = reactor.handle();
+    /// let running = std::thread::spawn(move || reactor.run());
+    /// let connected = handle.connect(server.local_addr()?, Hello, Duration::from_secs(5));
+    /// connected.wait()?;
+    /// let (mut conn, _) = server.accept()?;
+    /// let mut got = String::new();
+    /// std::io::Read::read_to_string(&mut conn, &mut got)?;
+    /// assert_eq!(got, "hello");
+    /// handle.shutdown();
+    /// running.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(
         &self,
         to: impl Into<ConnectTo>,
