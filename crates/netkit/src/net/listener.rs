@@ -1,6 +1,6 @@
 //! Listening stream sockets, TCP or Unix: binding with the options servers
 //! need, accepting, adopting an inherited descriptor, and handing the socket
-//! to a reactor.
+//! to an event loop.
 //!
 //! Out of scope: what is done with an accepted connection (see [`Stream`]).
 
