@@ -803,3 +803,34 @@ fn a_connect_that_gets_no_answer_times_out() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     client.stop();
 }
+
+#[test]
+fn a_panicking_protocol_loses_its_connection_not_the_loop() {
+    struct Fragile;
+    impl Protocol for Fragile {
+        fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
+            if data.starts_with(b"boom") {
+                panic!("a Protocol bug (this panic is expected by the test)");
+            }
+            t.write(data);
+        }
+    }
+    let srv = Running::start(config(1), |r| {
+        r.listen(any_port(), |_: &ConnInfo| Fragile).unwrap();
+    });
+    let mut other = srv.connect();
+    other.write_all(b"before").unwrap();
+    let mut b = [0u8; 6];
+    other.read_exact(&mut b).unwrap();
+    let mut victim = srv.connect();
+    victim.write_all(b"boom").unwrap();
+    let mut rest = Vec::new();
+    let _ = victim.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    other.write_all(b"after!").unwrap();
+    other.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"after!");
+    eventually("slot freed", || srv.handle.connections() == 1);
+    drop(other);
+    srv.stop();
+}

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -393,7 +394,7 @@ impl Loop {
             for ev in events.iter() {
                 let t = ev.token().0;
                 match kind_of(t) {
-                    KIND_CONN => self.conn_event(t, ev),
+                    KIND_CONN => self.guard(t, |lp| lp.conn_event(t, ev)),
                     KIND_LISTENER => self.accept(idx_of(t)),
                     KIND_DGRAM => {
                         if let Some(d) = self.dgrams.get_mut(idx_of(t)) {
@@ -432,7 +433,7 @@ impl Loop {
         std::mem::swap(&mut *lock(&self.ctx.ls.woken), &mut self.woken);
         let woken = std::mem::take(&mut self.woken);
         for &t in &woken {
-            self.deliver_mail(t);
+            self.guard(t, |lp| lp.deliver_mail(t));
         }
         self.woken = woken;
         self.woken.clear();
@@ -539,7 +540,16 @@ impl Loop {
                 if let Some(idle) = self.shared.config.idle_timeout {
                     self.ctx.add_timer(now + idle, Timer::Idle(t));
                 }
-                f.build(&info)
+                match catch_unwind(AssertUnwindSafe(|| f.build(&info))) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        tracing::error!("reactor: the factory panicked building a Protocol for {}; dropping the connection", info.peer);
+                        drop(io);
+                        self.conns.give_back(idx);
+                        self.shared.release_slot();
+                        return;
+                    }
+                }
             }
             Source::Ready(p, state, timeout) => {
                 io.connecting = Some(state);
@@ -552,7 +562,7 @@ impl Loop {
         self.conns.insert(idx, Conn { proto, io });
         self.ctx.ls.conns.fetch_add(1, Ordering::SeqCst);
         if !connecting {
-            self.made(t);
+            self.guard(t, |lp| lp.made(t));
         }
     }
 
@@ -623,7 +633,7 @@ impl Loop {
                     state.finish(Ok(()));
                 }
                 c.io.write_ready = true;
-                self.made(t);
+                self.guard(t, |lp| lp.made(t));
             }
             Err(e) => self.fail_connect(t, e),
         }
@@ -848,15 +858,9 @@ impl Loop {
             match timer {
                 Timer::Proto { token: t, id } => {
                     self.ctx.timer_at.remove(&seq);
-                    let Loop { conns, ctx, .. } = self;
-                    if let Some(c) = conns.get_mut(t) {
-                        if c.io.live() {
-                            c.proto.timer_fired(id, &mut Tx { io: &mut c.io, ctx });
-                        }
-                        self.settle(t);
-                    }
+                    self.guard(t, |lp| lp.timer(t, id));
                 }
-                Timer::Idle(t) => self.check_idle(t),
+                Timer::Idle(t) => self.guard(t, |lp| lp.check_idle(t)),
                 Timer::ConnectTimeout(t) => {
                     let pending = self
                         .conns
@@ -875,6 +879,51 @@ impl Loop {
                 }
                 Timer::Grace => self.close_all(),
             }
+        }
+    }
+
+    /// A Protocol timer fired.
+    fn timer(&mut self, t: usize, id: crate::protocol::TimerId) {
+        let Loop { conns, ctx, .. } = self;
+        if let Some(c) = conns.get_mut(t) {
+            if c.io.live() {
+                c.proto.timer_fired(id, &mut Tx { io: &mut c.io, ctx });
+            }
+            self.settle(t);
+        }
+    }
+
+    /// Runs `f`, which calls connection `t`'s Protocol; if that panics, the
+    /// connection is dropped (its Protocol told with `CloseReason::Error`) and the
+    /// loop carries on serving the others, as Twisted logs and drops.
+    fn guard(&mut self, t: usize, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_ok() {
+            return;
+        }
+        let Some(mut c) = self.conns.remove(t) else {
+            tracing::error!("reactor: a Protocol panicked in connection_lost");
+            return;
+        };
+        tracing::error!(
+            "reactor: the Protocol for {} panicked; closing its connection",
+            c.io.peer
+        );
+        self.ctx.ls.conns.fetch_sub(1, Ordering::SeqCst);
+        if let Some(rx) = c.io.mailbox.take() {
+            rx.close();
+        }
+        if let Some(state) = c.io.connecting.take() {
+            state.finish(Err(io::Error::other("the Protocol panicked")));
+        }
+        let Conn { mut proto, io } = c;
+        let accepted = io.accepted;
+        drop(io);
+        if accepted {
+            self.shared.release_slot();
+        }
+        let reason = CloseReason::Error("the Protocol panicked".into());
+        if catch_unwind(AssertUnwindSafe(|| proto.connection_lost(&reason))).is_err() {
+            tracing::error!("reactor: a Protocol panicked in connection_lost");
         }
     }
 
@@ -910,7 +959,7 @@ impl Loop {
                     c.io.flush();
                 }
             }
-            self.finalize(t, CloseReason::Shutdown);
+            self.guard(t, |lp| lp.finalize(t, CloseReason::Shutdown));
         }
     }
 
@@ -924,14 +973,16 @@ impl Loop {
                 continue;
             };
             c.io.in_ready = false;
-            self.drive(t);
-            let mail = self
-                .conns
-                .get_mut(t)
-                .is_some_and(|c| c.io.mail_waiting && !c.io.bp_paused);
-            if mail {
-                self.deliver_mail(t);
-            }
+            self.guard(t, |lp| {
+                lp.drive(t);
+                let mail = lp
+                    .conns
+                    .get_mut(t)
+                    .is_some_and(|c| c.io.mail_waiting && !c.io.bp_paused);
+                if mail {
+                    lp.deliver_mail(t);
+                }
+            });
         }
         if std::mem::take(&mut self.accept_pending) {
             for li in 0..self.listeners.len() {
@@ -955,7 +1006,16 @@ impl Loop {
             match d.sock.recv_from(buf) {
                 Ok((n, peer)) => {
                     let data = buf.get(..n).unwrap_or_default();
-                    if let Some(reply) = d.service.datagram_received(data, &peer) {
+                    let service = &d.service;
+                    let answer =
+                        catch_unwind(AssertUnwindSafe(|| service.datagram_received(data, &peer)));
+                    let answer = answer.unwrap_or_else(|_| {
+                        tracing::error!(
+                            "reactor: the datagram service panicked on a datagram from {peer}"
+                        );
+                        None
+                    });
+                    if let Some(reply) = answer {
                         if let Err(e) = d.sock.send_to(&reply, &peer) {
                             tracing::debug!("reactor: reply to {peer} dropped: {e}");
                         }
