@@ -242,3 +242,27 @@ fn a_datagram_address_given_to_listen_is_refused() {
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn echo_over_ipv6_loopback_on_two_loops() {
+    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
+        panic!("this test needs ::1 (IPv6 loopback)");
+    };
+    drop(probe);
+    let srv = Running::start(config(2), |r| {
+        let a = r.listen(addr("[::1]:0"), echo).unwrap();
+        assert!(a.to_string().starts_with("[::1]:"), "{a}");
+    });
+    let port = srv.addrs[0].host_port().unwrap().port;
+    for i in 0..8 {
+        let mut s = TcpStream::connect(("::1", port)).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let msg = format!("v6 message {i}");
+        s.write_all(msg.as_bytes()).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, msg);
+    }
+    srv.stop();
+}
