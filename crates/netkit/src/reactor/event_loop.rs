@@ -1,7 +1,8 @@
-//! One event loop: a `mio::Poll`, the connections it owns (a generational slab),
-//! its listeners and datagram sockets, its timers and its ready list. It decides
-//! when to accept, read, flush, call the Protocol and close. Building and starting
-//! loops is `mod.rs`'s job; a connection's write queue and Transport are in `conn`.
+//! One event loop: a `mio::Poll`, the connections it owns (in a generational
+//! slab, `slab`), its listeners and datagram sockets (`sockets`), its timers and
+//! its ready list. It decides when to accept, read, flush, call the Protocol and
+//! close. Building and starting loops is `mod.rs`'s job; a connection's write
+//! queue and Transport are in `conn`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -11,24 +12,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{unix_peer, Conn, ConnIo, Ctx, Sock, Timer, Tx, WokenList};
+use super::conn::{Conn, ConnIo, Ctx, Sock, Timer, Tx, WokenList};
+use super::slab::{idx_of, kind_of, token, Slab, KIND_CONN, KIND_DGRAM, KIND_LISTENER, WAKER};
+pub(crate) use super::sockets::{DgramSock, ListenSock};
 use super::{mailbox_overflow, ConnectState, ConnectTo, Shared};
 use crate::protocol::{CloseReason, ConnInfo, DatagramService, DynFactory, PeerAddr, Protocol};
-
-#[cfg(not(target_pointer_width = "64"))]
-compile_error!("the reactor packs tokens into 64-bit usize values");
-
-/// Token layout: kind (2 bits) | generation (30 bits) | slab index (32 bits).
-const KIND_CONN: usize = 0;
-const KIND_LISTENER: usize = 1;
-const KIND_DGRAM: usize = 2;
-const KIND_WAKER: usize = 3;
-const GEN_MASK: usize = (1 << 30) - 1;
-const IDX_MASK: usize = (1 << 32) - 1;
-const WAKER: Token = Token(KIND_WAKER << 62);
 
 /// The shared read buffer's size: one per loop.
 const READ_BUF: usize = 64 * 1024;
@@ -42,22 +32,6 @@ const ACCEPTS_PER_TURN: usize = 128;
 const DATAGRAMS_PER_TURN: usize = 64;
 /// How long a listener rests after running out of file descriptors.
 const EMFILE_PAUSE: Duration = Duration::from_millis(100);
-
-fn token(kind: usize, gen: u32, idx: usize) -> usize {
-    (kind << 62) | (((gen as usize) & GEN_MASK) << 32) | (idx & IDX_MASK)
-}
-
-fn kind_of(t: usize) -> usize {
-    t >> 62
-}
-
-fn idx_of(t: usize) -> usize {
-    t & IDX_MASK
-}
-
-fn gen_of(t: usize) -> u32 {
-    ((t >> 32) & GEN_MASK) as u32
-}
 
 /// Work handed to a loop from another thread.
 pub(crate) enum Cmd {
@@ -127,32 +101,6 @@ pub(crate) fn new_poll() -> io::Result<(Poll, Arc<LoopShared>)> {
     ))
 }
 
-/// A listening stream socket.
-pub(crate) enum ListenSock {
-    Tcp(TcpListener),
-    Unix(UnixListener),
-}
-
-impl ListenSock {
-    fn accept(&self) -> io::Result<(Sock, PeerAddr)> {
-        match self {
-            ListenSock::Tcp(l) => l.accept().map(|(s, a)| {
-                // Small writes go out at once: write-through sends each `write`.
-                let _ = s.set_nodelay(true);
-                (Sock::Tcp(s), PeerAddr::Inet(a))
-            }),
-            ListenSock::Unix(l) => l.accept().map(|(s, a)| (Sock::Unix(s), unix_peer(&a))),
-        }
-    }
-
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            ListenSock::Tcp(l) => l,
-            ListenSock::Unix(l) => l,
-        }
-    }
-}
-
 struct ListenerEntry {
     sock: ListenSock,
     factory: DynFactory,
@@ -161,119 +109,10 @@ struct ListenerEntry {
     paused: bool,
 }
 
-/// A datagram socket the loop serves.
-pub(crate) enum DgramSock {
-    Udp(UdpSocket),
-    Unix(UnixDatagram),
-}
-
-impl DgramSock {
-    pub(crate) fn udp(s: std::net::UdpSocket) -> io::Result<DgramSock> {
-        s.set_nonblocking(true)?;
-        Ok(DgramSock::Udp(UdpSocket::from_std(s)))
-    }
-
-    pub(crate) fn unix(s: std::os::unix::net::UnixDatagram) -> io::Result<DgramSock> {
-        s.set_nonblocking(true)?;
-        Ok(DgramSock::Unix(UnixDatagram::from_std(s)))
-    }
-
-    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddr)> {
-        match self {
-            DgramSock::Udp(s) => s.recv_from(buf).map(|(n, a)| (n, PeerAddr::Inet(a))),
-            DgramSock::Unix(s) => s.recv_from(buf).map(|(n, a)| (n, unix_peer(&a))),
-        }
-    }
-
-    fn send_to(&self, data: &[u8], peer: &PeerAddr) -> io::Result<usize> {
-        match (self, peer) {
-            (DgramSock::Udp(s), PeerAddr::Inet(a)) => s.send_to(data, *a),
-            (DgramSock::Unix(s), PeerAddr::Unix(Some(p))) => s.send_to(data, p),
-            _ => Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "the peer has no address to answer",
-            )),
-        }
-    }
-
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            DgramSock::Udp(s) => s,
-            DgramSock::Unix(s) => s,
-        }
-    }
-}
-
 struct DgramEntry {
     sock: DgramSock,
     service: Arc<dyn DatagramService>,
     ready: bool,
-}
-
-struct Slot {
-    gen: u32,
-    conn: Option<Conn>,
-}
-
-/// Connections by index, with a generation per slot so stale tokens miss.
-#[derive(Default)]
-struct Slab {
-    slots: Vec<Slot>,
-    free: Vec<usize>,
-    len: usize,
-}
-
-impl Slab {
-    /// A free index and its current generation.
-    fn vacant(&mut self) -> (usize, u32) {
-        if let Some(i) = self.free.pop() {
-            let gen = self.slots.get(i).map_or(0, |s| s.gen);
-            return (i, gen);
-        }
-        self.slots.push(Slot { gen: 0, conn: None });
-        (self.slots.len() - 1, 0)
-    }
-
-    fn give_back(&mut self, idx: usize) {
-        self.free.push(idx);
-    }
-
-    fn insert(&mut self, idx: usize, conn: Conn) {
-        if let Some(s) = self.slots.get_mut(idx) {
-            s.conn = Some(conn);
-            self.len += 1;
-        }
-    }
-
-    fn get_mut(&mut self, t: usize) -> Option<&mut Conn> {
-        let s = self.slots.get_mut(idx_of(t))?;
-        if s.gen != gen_of(t) {
-            return None;
-        }
-        s.conn.as_mut()
-    }
-
-    fn remove(&mut self, t: usize) -> Option<Conn> {
-        let idx = idx_of(t);
-        let s = self.slots.get_mut(idx)?;
-        if s.gen != gen_of(t) {
-            return None;
-        }
-        let c = s.conn.take()?;
-        s.gen = (s.gen + 1) & GEN_MASK as u32;
-        self.free.push(idx);
-        self.len -= 1;
-        Some(c)
-    }
-
-    fn tokens(&self) -> Vec<usize> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.conn.is_some())
-            .map(|(i, s)| token(KIND_CONN, s.gen, i))
-            .collect()
-    }
 }
 
 /// Where a new connection's Protocol comes from.
@@ -1037,32 +876,4 @@ fn is_out_of_fds(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_generations_differ() {
-        let t = token(KIND_CONN, 7, 12345);
-        assert_eq!(kind_of(t), KIND_CONN);
-        assert_eq!(gen_of(t), 7);
-        assert_eq!(idx_of(t), 12345);
-        assert_ne!(t, token(KIND_CONN, 8, 12345));
-        assert_eq!(kind_of(WAKER.0), KIND_WAKER);
-        let l = token(KIND_LISTENER, 0, 3);
-        assert_eq!((kind_of(l), idx_of(l)), (KIND_LISTENER, 3));
-    }
-
-    #[test]
-    fn slab_drops_stale_tokens() {
-        let mut s = Slab::default();
-        let (i, g) = s.vacant();
-        let t = token(KIND_CONN, g, i);
-        assert!(s.get_mut(t).is_none());
-        assert!(s.remove(t).is_none());
-        assert_eq!(s.len, 0);
-        assert_eq!(s.tokens(), Vec::<usize>::new());
-    }
 }
