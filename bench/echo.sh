@@ -15,7 +15,7 @@
 #
 # usage: bench/echo.sh            (env: ROUNDS=3 DURATION=5s WARMUP=1s SERVERS="..."
 #                                  LOADS="..." NETKIT=path/to/netkit-with-bench
-#                                  IDLE=10000 OUT=bench/results)
+#                                  IDLE=10000 OUT=target/bench-echo)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,13 +24,13 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 IDLE=${IDLE:-10000}
-OUT=${OUT:-$here/results}
+OUT=${OUT:-${CARGO_TARGET_DIR:-$root/target}/bench-echo}
 # tokio64k: the same tokio server with a 64 KiB buffer (netkit's read size).
 SERVERS=${SERVERS:-"netkit tokio tokio64k threading asyncio uvloop"}
 # name:connections:size:pipeline
 LOADS=${LOADS:-"pp64x1:1:64:1 pp64x50:50:64:1 pp64x1000:1000:64:1 st16kx1:1:16384:16 st16kx50:50:16384:16"}
 NETKIT_TARGET=${NETKIT_TARGET:-${CARGO_TARGET_DIR:-$root/target}}
-TOKIO_TARGET=${TOKIO_TARGET:-$root/bench/peers/tokio-echo/target}
+TOKIO_TARGET=${TOKIO_TARGET:-${CARGO_TARGET_DIR:-$root/target}/tokio-echo}
 
 ulimit -n "$(ulimit -Hn)"
 mkdir -p "$OUT"
