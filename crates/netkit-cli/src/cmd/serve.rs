@@ -14,8 +14,11 @@ use anyhow::{bail, Context};
 use netkit::http::{HttpOptions, StaticFiles};
 use netkit::net::Address;
 use netkit::protocol::{Boxed, DynFactory};
+use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceOptions};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::duration::{parse_duration, parse_size};
 
@@ -25,7 +28,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 /// How connections are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
-    /// One event loop per core (not available yet).
+    /// Event loops on epoll, one per core (`--workers`): the default.
     Reactor,
     /// A thread per connection.
     Threads,
@@ -49,9 +52,10 @@ pub struct Args {
     #[arg(long = "listen", short = 'l', value_name = "ADDR")]
     pub listen: Vec<String>,
     /// Concurrency mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
+    #[arg(long, value_enum, default_value_t = ModeArg::Reactor)]
     pub mode: ModeArg,
-    /// Worker threads in pool mode (default: the number of cores).
+    /// Event loops in reactor mode, worker threads in pool mode (default: the
+    /// number of cores).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Close a connection that sends nothing for this long (e.g. 30s).
@@ -81,9 +85,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let mode = match args.mode {
-        ModeArg::Reactor => {
-            bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential")
-        }
+        ModeArg::Reactor => return run_reactor(&args),
         ModeArg::Threads => Mode::Threads,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Fork => Mode::Fork,
@@ -97,8 +99,76 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Validates the arguments into a bound server.
-fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+/// Runs the service on the reactor: raises the open-file limit, binds every
+/// address, and serves until SIGINT/SIGTERM and the grace period end.
+fn run_reactor(args: &Args) -> anyhow::Result<ExitCode> {
+    check(args)?;
+    // Handlers go in before the first `listening on` line, so a signal sent as
+    // soon as a client sees it still stops the server gracefully.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    if let Err(e) = raise_nofile_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    let mut reactor = Reactor::new(ReactorConfig {
+        workers: args.workers.unwrap_or(0),
+        idle_timeout: args.idle_timeout,
+        max_conns: args.max_conns,
+        grace: args.grace,
+        backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+        ..ReactorConfig::default()
+    })
+    .context("cannot start the reactor")?;
+    let opts = service_options(args);
+    let mut bound = Vec::new();
+    for a in listen_addresses(args) {
+        let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
+        let local = if addr.is_stream() {
+            reactor.listen_dyn(&addr, stream_factory(args, &opts)?)
+        } else {
+            reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
+        };
+        bound.push(local.with_context(|| format!("cannot listen on {addr}"))?);
+    }
+    for local in &bound {
+        eprintln!("listening on {local}");
+    }
+    let handle = reactor.shutdown_handle();
+    let signals_handle = signals.handle();
+    let watcher = std::thread::Builder::new()
+        .name("netkit-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!("signal {sig}: stopping gracefully");
+                handle.shutdown();
+            }
+        })
+        .context("cannot start the signal thread")?;
+    let result = reactor.run();
+    signals_handle.close();
+    let _ = watcher.join();
+    result.context("reactor failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The addresses to serve: `--listen`s, or the default.
+fn listen_addresses(args: &Args) -> Vec<String> {
+    if args.listen.is_empty() {
+        vec![DEFAULT_LISTEN.to_string()]
+    } else {
+        args.listen.clone()
+    }
+}
+
+/// What the services are told about the limits.
+fn service_options(args: &Args) -> ServiceOptions {
+    ServiceOptions {
+        max_line: args.max_line,
+        ..ServiceOptions::default()
+    }
+}
+
+/// Checks the limits every mode shares.
+fn check(args: &Args) -> anyhow::Result<()> {
     if args.workers == Some(0) {
         bail!("--workers must be at least 1");
     }
@@ -108,15 +178,14 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     if args.max_line == 0 {
         bail!("--max-line must be at least 1 byte");
     }
-    let addrs = if args.listen.is_empty() {
-        vec![DEFAULT_LISTEN.to_string()]
-    } else {
-        args.listen.clone()
-    };
-    let opts = ServiceOptions {
-        max_line: args.max_line,
-        ..ServiceOptions::default()
-    };
+    Ok(())
+}
+
+/// Validates the arguments into a bound server.
+fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+    check(args)?;
+    let addrs = listen_addresses(args);
+    let opts = service_options(args);
     let mut b = Server::builder()
         .mode(mode)
         .idle_timeout(args.idle_timeout)

@@ -4,8 +4,10 @@
 //! performs writes.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use mio::{Interest, Registry, Token};
 
 use super::event_loop::LoopShared;
 use super::ConnectState;
+use crate::net::WriteQueue;
 use crate::protocol::{Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId, Transport, Wake};
 
 /// A connected stream socket.
@@ -25,6 +28,15 @@ pub(crate) enum Sock {
 
 pub(crate) fn unix_peer(a: &std::os::unix::net::SocketAddr) -> PeerAddr {
     PeerAddr::Unix(a.as_pathname().map(Path::to_path_buf))
+}
+
+impl AsFd for Sock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
 }
 
 impl Sock {
@@ -131,8 +143,7 @@ pub(crate) struct Conn {
 pub(crate) struct ConnIo {
     pub(crate) sock: Sock,
     pub(crate) token: usize,
-    wq: Vec<u8>,
-    head: usize,
+    wq: WriteQueue,
     /// Bytes the Protocol has written in total (producer progress).
     pub(crate) written: u64,
     pub(crate) closing: bool,
@@ -170,8 +181,7 @@ impl ConnIo {
         ConnIo {
             sock,
             token,
-            wq: Vec::new(),
-            head: 0,
+            wq: WriteQueue::new(),
             written: 0,
             closing: false,
             aborting: false,
@@ -197,7 +207,7 @@ impl ConnIo {
 
     /// Bytes queued and not yet handed to the kernel.
     pub(crate) fn queued(&self) -> usize {
-        self.wq.len() - self.head
+        usize::try_from(self.wq.len()).unwrap_or(usize::MAX)
     }
 
     /// Whether the Protocol still gets events (it has not closed, aborted or failed).
@@ -248,36 +258,30 @@ impl ConnIo {
                 return;
             }
         }
-        if self.head > 0 && self.head * 2 >= self.wq.len() {
-            self.wq.drain(..self.head);
-            self.head = 0;
+        self.wq.push(data);
+    }
+
+    /// Queues a file range behind whatever is queued; `flush` sends it with `sendfile`.
+    fn write_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
+        if len == 0 || self.closing || self.aborting || self.shut_wr || self.error.is_some() {
+            return;
         }
-        self.wq.extend_from_slice(data);
+        self.written += len;
+        self.wq.push_file(file, offset, len);
+        if self.write_ready && self.connecting.is_none() {
+            self.flush();
+        }
     }
 
     /// Hands queued bytes to the kernel until it is all sent or the socket is full.
     pub(crate) fn flush(&mut self) {
-        while self.head < self.wq.len() && self.error.is_none() {
-            let pending = self.wq.get(self.head..).unwrap_or_default();
-            match self.sock.write(pending) {
-                Ok(0) => self.error = Some(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.head += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_ready = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.error = Some(e),
-            }
+        if self.wq.is_empty() || self.error.is_some() {
+            return;
         }
-        if self.head >= self.wq.len() {
-            self.head = 0;
-            if self.wq.capacity() > 64 * 1024 {
-                // Give a big burst's memory back; an idle connection keeps none.
-                self.wq = Vec::new();
-            } else {
-                self.wq.clear();
-            }
+        match self.wq.flush(&self.sock) {
+            Ok(f) if !f.drained => self.write_ready = false,
+            Ok(_) => {}
+            Err(e) => self.error = Some(e),
         }
     }
 }
@@ -303,6 +307,10 @@ pub(crate) struct Tx<'a> {
 impl Transport for Tx<'_> {
     fn write(&mut self, data: &[u8]) {
         self.io.write(data);
+    }
+
+    fn write_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
+        self.io.write_file(file, offset, len);
     }
 
     fn buffered(&self) -> usize {

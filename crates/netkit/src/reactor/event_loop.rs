@@ -778,7 +778,7 @@ impl Loop {
             self.ctx.add_timer(deadline, Timer::Idle(t));
             return;
         }
-        tracing::info!("closing connection from {}: idle for {:?}", c.io.peer, idle);
+        tracing::info!(peer = %c.io.peer, "idle timeout: closing the connection (silent for {idle:?})");
         if c.io.write_ready {
             c.io.flush();
         }
@@ -797,6 +797,7 @@ impl Loop {
                 if c.io.write_ready {
                     c.io.flush();
                 }
+                tracing::info!(peer = %c.io.peer, "closed: {}", CloseReason::Shutdown);
             }
             self.guard(t, |lp| lp.finalize(t, CloseReason::Shutdown));
         }
