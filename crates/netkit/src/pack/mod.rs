@@ -1,1 +1,501 @@
-//! CPython-compatible `struct`: pack and unpack binary records described by format strings.
+//! CPython-compatible `struct`: pack and unpack binary records described by format
+//! strings, byte for byte as CPython 3.11's `struct` module does.
+//!
+//! A format is compiled once into a [`Struct`] (a flat list of items with precomputed
+//! offsets); packing and unpacking then never parse. The module-level [`pack`],
+//! [`unpack`] and [`calcsize`] compile on every call, like Python's.
+//!
+//! Everything in Python's `struct` is here: the prefixes `@ = < > !` (none means `@`:
+//! native sizes and alignment, without trailing padding), the codes
+//! `x c b B ? h H i I l L q Q n N e f d s p P`, repeat counts, whitespace between
+//! items, range checks, the `e` half-float format with correct rounding, negative
+//! offsets for [`Struct::pack_into`] and [`Struct::unpack_from`], and
+//! [`Struct::iter_unpack`]. Every case where CPython raises `struct.error` (or
+//! `OverflowError`) is a [`PackError`] here; no input makes this module panic, and
+//! repeat counts beyond `isize::MAX` bytes are rejected before anything is allocated.
+//!
+//! Out of scope: Python objects other than [`Value`]'s four kinds (`bytearray`,
+//! objects with `__index__`), and `str` formats with non-ASCII characters (rejected
+//! as bad characters, as CPython rejects them).
+//!
+//! ```
+//! use netkit::pack::{self, Struct, Value};
+//!
+//! // Network byte order, as in `struct.pack("!I", 20)`.
+//! let b = pack::pack("!I", &[Value::from(20u32)])?;
+//! assert_eq!(b, [0, 0, 0, 20]);
+//! assert_eq!(pack::unpack("!I", &b)?, [Value::Int(20)]);
+//!
+//! // A ZIP local file header, read as the seed does: skip 14 bytes, then
+//! // crc32, compressed size, uncompressed size, name length, extra length.
+//! let mut header = b"PK\x03\x04".to_vec();
+//! header.extend_from_slice(&[20, 0, 0, 0, 8, 0, 0, 0, 0, 0]);
+//! header.extend_from_slice(&0xdeadbeef_u32.to_le_bytes());
+//! header.extend_from_slice(&100_u32.to_le_bytes());
+//! header.extend_from_slice(&300_u32.to_le_bytes());
+//! header.extend_from_slice(&5_u16.to_le_bytes());
+//! header.extend_from_slice(&0_u16.to_le_bytes());
+//! let local = Struct::new("<IIIHH")?;
+//! let fields = local.unpack_from(&header, 14)?;
+//! assert_eq!(fields[0], Value::Int(0xdeadbeef));
+//! assert_eq!(fields[3].as_int(), Some(5));
+//!
+//! // The allocation-free path for integer-only formats.
+//! let mut ints = [0i128; 5];
+//! assert_eq!(local.unpack_ints_from(&header, 14, &mut ints)?, 5);
+//! assert_eq!(ints, [0xdeadbeef, 100, 300, 5, 0]);
+//! # Ok::<(), netkit::pack::PackError>(())
+//! ```
+
+mod codec;
+mod error;
+mod format;
+mod half;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use error::PackError;
+pub use value::Value;
+
+use codec::IntRead;
+use format::Layout;
+
+/// A compiled format string, like Python's `struct.Struct`.
+///
+/// ```
+/// use netkit::pack::{Struct, Value};
+/// let s = Struct::new("<hH")?;
+/// assert_eq!(s.size(), 4);
+/// let bytes = s.pack(&[Value::from(-2i32), Value::from(65535u32)])?;
+/// assert_eq!(bytes, [0xfe, 0xff, 0xff, 0xff]);
+/// assert_eq!(s.unpack(&bytes)?, [Value::Int(-2), Value::Int(65535)]);
+/// # Ok::<(), netkit::pack::PackError>(())
+/// ```
+#[derive(Clone)]
+pub struct Struct {
+    format: String,
+    layout: Layout,
+    /// Integer-only plan: one step per item, or the first non-integer code.
+    ints: Result<Box<[IntStep]>, PackError>,
+    /// Position of the first `0p` item, which CPython cannot unpack.
+    zero_pascal: Option<usize>,
+}
+
+/// One item of the integer-only plan: `count` values read with `read` from
+/// `offset`, `read.width` bytes apart.
+#[derive(Debug, Clone, Copy)]
+struct IntStep {
+    read: IntRead,
+    offset: usize,
+    count: usize,
+}
+
+impl fmt::Debug for Struct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Struct")
+            .field("format", &self.format)
+            .field("size", &self.layout.size)
+            .field("values", &self.layout.values)
+            .finish()
+    }
+}
+
+impl Struct {
+    /// Compiles `fmt`, as `struct.Struct(fmt)`.
+    ///
+    /// # Errors
+    ///
+    /// A bad character, a native-only code (`n N P`) after a standard prefix, a
+    /// trailing repeat count, a NUL, or a total size beyond `isize::MAX`.
+    pub fn new(fmt: &str) -> Result<Struct, PackError> {
+        let layout = format::compile(fmt)?;
+        let ints = layout
+            .items
+            .iter()
+            .map(|item| match IntRead::for_item(item, layout.order) {
+                Some(read) => Ok(IntStep {
+                    read,
+                    offset: item.offset,
+                    count: item.count,
+                }),
+                None => Err(PackError::NotIntegerFormat {
+                    pos: item.pos,
+                    code: char::from(item.code),
+                }),
+            })
+            .collect();
+        let zero_pascal = layout
+            .items
+            .iter()
+            .find(|i| i.kind == format::Kind::Pascal && i.count == 0)
+            .map(|i| i.pos);
+        Ok(Struct {
+            format: fmt.to_string(),
+            layout,
+            ints,
+            zero_pascal,
+        })
+    }
+
+    /// The record size in bytes, as `struct.calcsize`.
+    pub fn size(&self) -> usize {
+        self.layout.size
+    }
+
+    /// The format string this struct was compiled from.
+    pub fn format(&self) -> &str {
+        &self.format
+    }
+
+    /// The number of values [`Struct::pack`] takes and [`Struct::unpack`] returns.
+    pub fn count(&self) -> usize {
+        self.layout.values
+    }
+
+    /// Packs `values` into a new buffer of [`Struct::size`] bytes.
+    ///
+    /// # Errors
+    ///
+    /// The wrong number of values, a value of the wrong kind for its code, an
+    /// integer out of range, a float too large for `e` (or standard `f`), or a
+    /// record too large to allocate.
+    pub fn pack(&self, values: &[Value]) -> Result<Vec<u8>, PackError> {
+        self.check_count(values)?;
+        let size = self.layout.size;
+        let mut out = Vec::new();
+        out.try_reserve_exact(size)
+            .map_err(|_| PackError::Alloc { size })?;
+        out.resize(size, 0);
+        codec::pack_record(&self.layout, &mut out, values)?;
+        Ok(out)
+    }
+
+    /// Packs `values` into `buf` at `offset`; a negative offset counts from the end
+    /// of `buf`, as in CPython's `pack_into`.
+    ///
+    /// On a value error the bytes before the bad value are already written (and the
+    /// rest of the record zeroed), as in CPython.
+    ///
+    /// # Errors
+    ///
+    /// As [`Struct::pack`], plus [`PackError::NoSpace`],
+    /// [`PackError::OffsetOutOfRange`] and [`PackError::PackIntoTooSmall`] when the
+    /// record does not fit.
+    pub fn pack_into(
+        &self,
+        buf: &mut [u8],
+        offset: isize,
+        values: &[Value],
+    ) -> Result<(), PackError> {
+        self.check_count(values)?;
+        let size = self.layout.size;
+        let len = buf.len();
+        let mut off = offset as i128;
+        if off < 0 {
+            if off + size as i128 > 0 {
+                return Err(PackError::NoSpace { size, offset });
+            }
+            if off + (len as i128) < 0 {
+                return Err(PackError::OffsetOutOfRange { offset, len });
+            }
+            off += len as i128;
+        }
+        if (len as i128) - off < size as i128 {
+            return Err(PackError::PackIntoTooSmall {
+                required: (size as u128).saturating_add(off.max(0) as u128),
+                size,
+                offset: off as isize,
+                len,
+            });
+        }
+        let rec = buf
+            .get_mut(off as usize..)
+            .ok_or(PackError::OffsetOutOfRange { offset, len })?;
+        codec::pack_record(&self.layout, rec, values)
+    }
+
+    /// Unpacks `buf`, which must be exactly [`Struct::size`] bytes long.
+    ///
+    /// # Errors
+    ///
+    /// [`PackError::UnpackSize`] when the length differs; [`PackError::ZeroPascal`]
+    /// for a format with a `0p` item.
+    pub fn unpack(&self, buf: &[u8]) -> Result<Vec<Value>, PackError> {
+        if buf.len() != self.layout.size {
+            return Err(PackError::UnpackSize {
+                expected: self.layout.size,
+                got: buf.len(),
+            });
+        }
+        let mut out = Vec::new();
+        self.decode(buf, &mut out)?;
+        Ok(out)
+    }
+
+    /// Unpacks the record at `offset` in `buf` (negative counts from the end); the
+    /// buffer may extend past the record, as in CPython's `unpack_from`.
+    ///
+    /// # Errors
+    ///
+    /// [`PackError::NotEnoughData`], [`PackError::OffsetOutOfRange`] or
+    /// [`PackError::UnpackFromTooSmall`] when the record is not inside `buf`; [`PackError::ZeroPascal`] for `0p`.
+    pub fn unpack_from(&self, buf: &[u8], offset: isize) -> Result<Vec<Value>, PackError> {
+        let mut out = Vec::new();
+        self.unpack_into(buf, offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Struct::unpack_from`], but clears `out` and appends the values to it,
+    /// reusing its capacity: once `out` is large enough, a format without `c s p`
+    /// codes allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Struct::unpack_from`]. On error `out` is left empty or partly filled.
+    pub fn unpack_into(
+        &self,
+        buf: &[u8],
+        offset: isize,
+        out: &mut Vec<Value>,
+    ) -> Result<(), PackError> {
+        let start = self.record_start(buf.len(), offset)?;
+        let rec = buf.get(start..).unwrap_or_default();
+        out.clear();
+        self.decode(rec, out)
+    }
+
+    /// Unpacks an integer-only record at `offset` (negative counts from the end) into
+    /// `out` without allocating, returning the number of values written.
+    ///
+    /// The format may contain only `b B h H i I l L q Q n N P ?` and `x`; `?` gives 0
+    /// or 1. This is the fast path for fixed headers such as ZIP's `<IIIHH`.
+    ///
+    /// # Errors
+    ///
+    /// [`PackError::NotIntegerFormat`] for any other code,
+    /// [`PackError::OutputTooSmall`] when `out` is shorter than [`Struct::count`],
+    /// and the offset errors of [`Struct::unpack_from`].
+    ///
+    /// ```
+    /// use netkit::pack::Struct;
+    /// let s = Struct::new(">Hb")?;
+    /// let mut out = [0i128; 2];
+    /// s.unpack_ints_from(&[0xff, 0xfe, 0xff, 9], 1, &mut out)?;
+    /// assert_eq!(out, [0xfeff, 9]);
+    /// # Ok::<(), netkit::pack::PackError>(())
+    /// ```
+    #[inline]
+    pub fn unpack_ints_from(
+        &self,
+        buf: &[u8],
+        offset: isize,
+        out: &mut [i128],
+    ) -> Result<usize, PackError> {
+        let steps = self.ints.as_ref().map_err(Clone::clone)?;
+        let needed = self.layout.values;
+        if out.len() < needed {
+            return Err(PackError::OutputTooSmall {
+                needed,
+                got: out.len(),
+            });
+        }
+        let start = self.record_start(buf.len(), offset)?;
+        let done = if self.layout.order == format::Order::Big {
+            read_ints::<true>(steps, buf, start, out)
+        } else {
+            read_ints::<false>(steps, buf, start, out)
+        };
+        done.ok_or_else(|| self.short(buf.len()))?;
+        Ok(needed)
+    }
+
+    /// Iterates over consecutive records in `buf`, as `struct.iter_unpack`.
+    ///
+    /// # Errors
+    ///
+    /// [`PackError::IterZeroSize`] for a struct of size 0,
+    /// [`PackError::IterNotMultiple`] when `buf.len()` is not a multiple of the size,
+    /// and [`PackError::ZeroPascal`] for a `0p` format over a non-empty buffer.
+    ///
+    /// ```
+    /// use netkit::pack::{Struct, Value};
+    /// let s = Struct::new("<h")?;
+    /// let all: Vec<Vec<Value>> = s.iter_unpack(&[1, 0, 2, 0])?.collect();
+    /// assert_eq!(all, [[Value::Int(1)], [Value::Int(2)]]);
+    /// # Ok::<(), netkit::pack::PackError>(())
+    /// ```
+    pub fn iter_unpack<'a>(&'a self, buf: &'a [u8]) -> Result<IterUnpack<'a>, PackError> {
+        let size = self.layout.size;
+        if size == 0 {
+            return Err(PackError::IterZeroSize);
+        }
+        if buf.len() % size != 0 {
+            return Err(PackError::IterNotMultiple {
+                size,
+                len: buf.len(),
+            });
+        }
+        if let (Some(pos), false) = (self.zero_pascal, buf.is_empty()) {
+            return Err(PackError::ZeroPascal { pos });
+        }
+        Ok(IterUnpack {
+            st: self,
+            chunks: buf.chunks_exact(size),
+        })
+    }
+
+    fn check_count(&self, values: &[Value]) -> Result<(), PackError> {
+        if values.len() == self.layout.values {
+            Ok(())
+        } else {
+            Err(PackError::WrongCount {
+                expected: self.layout.values,
+                got: values.len(),
+            })
+        }
+    }
+
+    /// Start of the record for `unpack_from` at `offset` in a buffer of `len` bytes.
+    #[inline]
+    fn record_start(&self, len: usize, offset: isize) -> Result<usize, PackError> {
+        let size = self.layout.size;
+        let mut off = offset as i128;
+        if off < 0 {
+            if off + size as i128 > 0 {
+                return Err(PackError::NotEnoughData { size, offset });
+            }
+            if off + (len as i128) < 0 {
+                return Err(PackError::OffsetOutOfRange { offset, len });
+            }
+            off += len as i128;
+        }
+        if (len as i128) - off < size as i128 {
+            return Err(PackError::UnpackFromTooSmall {
+                required: (size as u128).saturating_add(off.max(0) as u128),
+                size,
+                offset: off as isize,
+                len,
+            });
+        }
+        Ok(off as usize)
+    }
+
+    fn short(&self, got: usize) -> PackError {
+        PackError::UnpackSize {
+            expected: self.layout.size,
+            got,
+        }
+    }
+
+    /// Decodes the record at the start of `rec` (at least `size` bytes long).
+    fn decode(&self, rec: &[u8], out: &mut Vec<Value>) -> Result<(), PackError> {
+        if let Some(pos) = self.zero_pascal {
+            return Err(PackError::ZeroPascal { pos });
+        }
+        if rec.len() < self.layout.size {
+            return Err(self.short(rec.len()));
+        }
+        out.reserve(
+            self.layout
+                .values
+                .min(rec.len().saturating_add(self.layout.items.len())),
+        );
+        codec::unpack_record(&self.layout, rec, out)
+    }
+}
+
+/// Runs the integer-only plan on the record at `start`; `None` if a read is out of
+/// bounds (not possible once the record was checked to fit).
+#[inline(always)]
+fn read_ints<const BIG: bool>(
+    steps: &[IntStep],
+    buf: &[u8],
+    start: usize,
+    out: &mut [i128],
+) -> Option<()> {
+    let mut slots = out.iter_mut();
+    for step in steps {
+        let read = &step.read;
+        let mut at = start + step.offset;
+        let width = read.width;
+        let items = slots.by_ref().take(step.count);
+        // One loop per extension, so the inner loops have no branch on it.
+        match read.extend {
+            codec::Extend::Unsigned => {
+                for slot in items {
+                    *slot = i128::from(read.bits::<BIG>(buf, at)?);
+                    at += width;
+                }
+            }
+            codec::Extend::Signed => {
+                for slot in items {
+                    *slot = read.signed(read.bits::<BIG>(buf, at)?);
+                    at += width;
+                }
+            }
+            codec::Extend::Bool => {
+                for slot in items {
+                    *slot = i128::from(read.bits::<BIG>(buf, at)? != 0);
+                    at += width;
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// Iterator over the records of a buffer, from [`Struct::iter_unpack`].
+#[derive(Debug)]
+pub struct IterUnpack<'a> {
+    st: &'a Struct,
+    chunks: std::slice::ChunksExact<'a, u8>,
+}
+
+impl Iterator for IterUnpack<'_> {
+    type Item = Vec<Value>;
+
+    fn next(&mut self) -> Option<Vec<Value>> {
+        let chunk = self.chunks.next()?;
+        let mut out = Vec::new();
+        // Cannot fail: the chunk is exactly one record and `0p` was rejected.
+        self.st.decode(chunk, &mut out).ok()?;
+        Some(out)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.chunks.size_hint()
+    }
+}
+
+impl ExactSizeIterator for IterUnpack<'_> {}
+
+/// Packs `values` with the format `fmt`, as `struct.pack`.
+///
+/// # Errors
+///
+/// As [`Struct::new`] and [`Struct::pack`].
+pub fn pack(fmt: &str, values: &[Value]) -> Result<Vec<u8>, PackError> {
+    Struct::new(fmt)?.pack(values)
+}
+
+/// Unpacks `buf` (exactly the struct's size) with the format `fmt`, as `struct.unpack`.
+///
+/// # Errors
+///
+/// As [`Struct::new`] and [`Struct::unpack`].
+pub fn unpack(fmt: &str, buf: &[u8]) -> Result<Vec<Value>, PackError> {
+    Struct::new(fmt)?.unpack(buf)
+}
+
+/// The size in bytes of the format `fmt`, as `struct.calcsize`.
+///
+/// # Errors
+///
+/// As [`Struct::new`].
+pub fn calcsize(fmt: &str) -> Result<usize, PackError> {
+    Struct::new(fmt).map(|s| s.size())
+}
