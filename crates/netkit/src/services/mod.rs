@@ -1,1 +1,272 @@
-//! The built-in services, each a Protocol.
+//! The built-in services, each a [`Protocol`] written once and run by every runner.
+//!
+//! One file per service: [`echo`], [`upper`], [`hello`], [`logger`], [`chat`],
+//! [`discard`], [`daytime`], [`chargen`], and the UDP forms in [`udp`]; the line-based
+//! ones (`upper`, `logger`, `chat`) run in the `protocol::line` LineReceiver, split on
+//! `"\n"` and bounded by [`ServiceOptions::max_line`]. Each names the seed program it answers.
+//! This module also holds the registry the CLI uses to pick a service by name
+//! ([`stream_factory`], [`datagram_service`]). Out of scope: sockets, threads and
+//! event loops (the runners in `server` and `reactor`), and the HTTP service.
+//!
+//! ```
+//! use netkit::protocol::{testing::Script, ConnInfo, Factory, PeerAddr};
+//! use netkit::services::{self, ServiceOptions};
+//!
+//! // Pick a service by name, as `netkit serve echo` does, and drive one connection.
+//! let factory = services::stream_factory("echo", &ServiceOptions::default()).unwrap();
+//! let conn = ConnInfo {
+//!     peer: PeerAddr::Inet(([127, 0, 0, 1], 50000).into()),
+//!     local: PeerAddr::Inet(([127, 0, 0, 1], 9000).into()),
+//! };
+//! let out = Script::new().data(b"ping\n").eof().run(factory.build(&conn));
+//! assert_eq!(out.written, b"ping\n");
+//!
+//! // Unknown names are errors that list the known ones.
+//! let Err(err) = services::stream_factory("ecco", &ServiceOptions::default()) else {
+//!     panic!("`ecco` is not a service");
+//! };
+//! assert_eq!(err.to_string(), "unknown service `ecco` (known: echo, upper, hello, logger, chat, discard, daytime, chargen)");
+//! ```
+//!
+//! [`Protocol`]: crate::protocol::Protocol
+
+pub mod chargen;
+pub mod chat;
+pub mod daytime;
+pub mod discard;
+pub mod echo;
+pub mod hello;
+pub mod last_line;
+pub mod logger;
+pub mod udp;
+pub mod upper;
+
+use std::sync::Arc;
+
+use crate::protocol::{Boxed, ConnInfo, DatagramService, DynFactory};
+
+pub use chargen::{chargen_line, Chargen};
+pub use chat::{Chat, ChatFactory};
+pub use daytime::{daytime_line, Daytime};
+pub use discard::Discard;
+pub use echo::Echo;
+pub use hello::Hello;
+pub use last_line::{KeepLastLine, LastLine};
+pub use logger::{python_addr, Captured, LogSink, Logger};
+pub use udp::{UdpChargen, UdpDaytime, UdpDiscard, UdpEcho, UdpUpper};
+pub use upper::Upper;
+
+/// The default longest line a line-based service accepts: 64 KiB.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
+const STREAM_NAMES: &[&str] = &[
+    "echo", "upper", "hello", "logger", "chat", "discard", "daytime", "chargen",
+];
+
+const DATAGRAM_NAMES: &[&str] = &["echo", "upper", "discard", "daytime", "chargen"];
+
+/// Settings shared by the services.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The longest line a line-based service accepts; a longer one closes that
+    /// connection with a warning.
+    pub max_line: usize,
+    /// Where `logger` prints.
+    pub log: LogSink,
+}
+
+impl Default for ServiceOptions {
+    /// 64 KiB lines, logging to stdout.
+    fn default() -> Self {
+        ServiceOptions {
+            max_line: DEFAULT_MAX_LINE,
+            log: LogSink::stdout(),
+        }
+    }
+}
+
+/// Why a service could not be chosen by name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No service has that name.
+    #[error("unknown service `{name}` (known: {known})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// The service exists but has no datagram (UDP) form.
+    #[error("service `{name}` has no datagram form (datagram services: {known})")]
+    NoDatagram {
+        /// The name asked for.
+        name: String,
+        /// The services that have a datagram form, comma-separated.
+        known: String,
+    },
+}
+
+/// The stream services' names, in the order `--help` lists them.
+pub fn names() -> &'static [&'static str] {
+    STREAM_NAMES
+}
+
+/// The names of the services with a datagram (UDP) form.
+pub fn datagram_names() -> &'static [&'static str] {
+    DATAGRAM_NAMES
+}
+
+fn factory<F: crate::protocol::Factory>(f: F) -> DynFactory {
+    Arc::new(Boxed(f))
+}
+
+/// The factory for stream service `name`.
+///
+/// # Errors
+///
+/// [`ServiceError::Unknown`] when no stream service has that name.
+pub fn stream_factory(name: &str, opts: &ServiceOptions) -> Result<DynFactory, ServiceError> {
+    let max_line = opts.max_line;
+    Ok(match name {
+        "echo" => factory(|_: &ConnInfo| Echo),
+        "upper" => factory(move |_: &ConnInfo| Upper::receiver(max_line)),
+        "logger" => {
+            let sink = opts.log.clone();
+            factory(move |_: &ConnInfo| Logger::receiver(sink.clone(), max_line))
+        }
+        "chat" => factory(ChatFactory::new(max_line)),
+        "discard" => factory(|_: &ConnInfo| Discard),
+        "hello" => factory(|_: &ConnInfo| Hello),
+        "daytime" => factory(|_: &ConnInfo| Daytime),
+        "chargen" => factory(|_: &ConnInfo| Chargen::new()),
+        _ => {
+            return Err(ServiceError::Unknown {
+                name: name.to_owned(),
+                known: STREAM_NAMES.join(", "),
+            })
+        }
+    })
+}
+
+/// The datagram (UDP) form of service `name`.
+///
+/// # Errors
+///
+/// [`ServiceError::NoDatagram`] for a stream-only service such as `chat`;
+/// [`ServiceError::Unknown`] when no service has that name.
+pub fn datagram_service(
+    name: &str,
+    opts: &ServiceOptions,
+) -> Result<Arc<dyn DatagramService>, ServiceError> {
+    let _ = opts;
+    Ok(match name {
+        "echo" => Arc::new(UdpEcho),
+        "upper" => Arc::new(UdpUpper),
+        "discard" => Arc::new(UdpDiscard),
+        "daytime" => Arc::new(UdpDaytime),
+        "chargen" => Arc::new(UdpChargen::new()),
+        _ if STREAM_NAMES.contains(&name) => {
+            return Err(ServiceError::NoDatagram {
+                name: name.to_owned(),
+                known: DATAGRAM_NAMES.join(", "),
+            })
+        }
+        _ => {
+            return Err(ServiceError::Unknown {
+                name: name.to_owned(),
+                known: STREAM_NAMES.join(", "),
+            })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::Script;
+    use crate::protocol::{Factory, PeerAddr};
+
+    fn conn() -> ConnInfo {
+        ConnInfo {
+            peer: PeerAddr::Inet(([127, 0, 0, 1], 50000).into()),
+            local: PeerAddr::Inet(([127, 0, 0, 1], 9000).into()),
+        }
+    }
+
+    fn opts(max_line: usize) -> (ServiceOptions, Captured) {
+        let (log, captured) = LogSink::capture();
+        (ServiceOptions { max_line, log }, captured)
+    }
+
+    #[test]
+    fn every_listed_name_builds_and_only_chat_shares_state() {
+        let (o, _) = opts(DEFAULT_MAX_LINE);
+        for &name in names() {
+            let f = stream_factory(name, &o).unwrap();
+            assert_eq!(f.shares_state(), name == "chat", "{name}");
+            let _ = Script::new().eof().run(f.build(&conn()));
+        }
+        for &name in datagram_names() {
+            assert!(datagram_service(name, &o).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn registry_services_answer_as_their_types_do() {
+        let (o, captured) = opts(8);
+        let run = |name: &str, input: &[u8]| {
+            let f = stream_factory(name, &o).unwrap();
+            Script::new().data(input).eof().run(f.build(&conn()))
+        };
+        assert_eq!(run("echo", b"abc").written, b"abc");
+        assert_eq!(run("upper", b"abc\nxyz").written, b"ABC\nXYZ");
+        assert_eq!(run("hello", b"").text(), "Thank you for connecting");
+        assert!(run("discard", b"abc").written.is_empty());
+        assert!(run("daytime", b"").text().ends_with("-UTC\r\n"));
+        assert!(run("chargen", b"").written.starts_with(chargen_line(0)));
+        assert!(run("chat", b"alone\n").written.is_empty());
+        assert!(run("logger", b"hi\n").written.is_empty());
+        assert!(captured.text().contains("\nhi\n"));
+    }
+
+    #[test]
+    fn max_line_reaches_the_line_services() {
+        let (o, captured) = opts(8);
+        for name in ["upper", "logger", "chat"] {
+            let f = stream_factory(name, &o).unwrap();
+            let out = Script::new()
+                .data(b"123456789\nafter\n")
+                .run(f.build(&conn()));
+            assert!(out.closed, "{name} closes on an over-long line");
+            assert!(out.written.is_empty(), "{name}");
+        }
+        assert!(!captured.text().contains("after"));
+    }
+
+    #[test]
+    fn errors_name_the_choices() {
+        let o = ServiceOptions::default();
+        let Err(e) = stream_factory("nope", &o) else {
+            panic!("`nope` is not a service")
+        };
+        assert_eq!(
+            e,
+            ServiceError::Unknown {
+                name: "nope".into(),
+                known: names().join(", ")
+            }
+        );
+        let Err(e) = datagram_service("chat", &o) else {
+            panic!("chat has no datagram form")
+        };
+        assert_eq!(
+            e.to_string(),
+            "service `chat` has no datagram form (datagram services: echo, upper, discard, daytime, chargen)"
+        );
+        let Err(e) = datagram_service("nope", &o) else {
+            panic!("`nope` is not a service")
+        };
+        assert!(matches!(e, ServiceError::Unknown { .. }));
+    }
+}
