@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod duration;
 
 /// Python's network-programming toolkit, in Rust.
 #[derive(Debug, Parser)]

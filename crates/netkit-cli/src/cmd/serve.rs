@@ -1,16 +1,152 @@
-//! `netkit serve`: run a built-in service.
+//! `netkit serve`: run a built-in service on one or more addresses, in one of the
+//! concurrency modes.
+//!
+//! Arguments are parsed here, validated into a `netkit::server::Server`, and the
+//! server runs until SIGINT/SIGTERM. Each bound address is announced on stderr as
+//! `listening on ADDR` once it is ready.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use netkit::net::Address;
+use netkit::server::{Mode, Server};
+use netkit::services::{self, ServiceOptions};
+
+use crate::duration::{parse_duration, parse_size};
+
+/// The address served when no `--listen` is given.
+const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+/// How connections are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// One event loop per core (not available yet).
+    Reactor,
+    /// A thread per connection.
+    Threads,
+    /// A fixed pool of worker threads (`--workers`).
+    Pool,
+    /// A process per connection.
+    Fork,
+    /// One connection at a time.
+    Sequential,
+}
 
 /// Arguments of `netkit serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service to run.
+    /// The service to run: echo, discard, hello, daytime, chargen, ...
     #[arg(default_value = "echo")]
     pub service: String,
+    /// Address to listen on (repeatable): HOST:PORT, udp://HOST:PORT,
+    /// unix:///path, unix-dgram:///path. Default 127.0.0.1:9000.
+    #[arg(long = "listen", short = 'l', value_name = "ADDR")]
+    pub listen: Vec<String>,
+    /// Concurrency mode.
+    #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
+    pub mode: ModeArg,
+    /// Worker threads in pool mode (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Close a connection that sends nothing for this long (e.g. 30s).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Serve at most N connections at once; more wait until one ends.
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+    /// Longest line a line-based service accepts (e.g. 65536, 64KiB, 1MiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64KiB")]
+    pub max_line: usize,
+    /// How long connections may finish after SIGINT/SIGTERM.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub grace: Duration,
+    /// Listen backlog (default 1024, capped by the system's maximum).
+    #[arg(long, value_name = "N")]
+    pub backlog: Option<i32>,
 }
 
 /// Runs `netkit serve`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("netkit serve is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let mode = match args.mode {
+        ModeArg::Reactor => bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential"),
+        ModeArg::Threads => Mode::Threads,
+        ModeArg::Pool => Mode::Pool,
+        ModeArg::Fork => Mode::Fork,
+        ModeArg::Sequential => Mode::Sequential,
+    };
+    let server = build(&args, mode)?;
+    for addr in server.local_addresses() {
+        eprintln!("listening on {addr}");
+    }
+    server.serve_forever().context("server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validates the arguments into a bound server.
+fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+    if args.workers == Some(0) {
+        bail!("--workers must be at least 1");
+    }
+    if args.max_conns == Some(0) {
+        bail!("--max-conns must be at least 1");
+    }
+    if args.max_line == 0 {
+        bail!("--max-line must be at least 1 byte");
+    }
+    let addrs = if args.listen.is_empty() {
+        vec![DEFAULT_LISTEN.to_string()]
+    } else {
+        args.listen.clone()
+    };
+    let opts = ServiceOptions {
+        max_line: args.max_line,
+        ..ServiceOptions::default()
+    };
+    let mut b = Server::builder()
+        .mode(mode)
+        .idle_timeout(args.idle_timeout)
+        .max_conns(args.max_conns)
+        .max_line(args.max_line)
+        .grace(args.grace)
+        .handle_signals(true);
+    if let Some(n) = args.workers {
+        b = b.workers(n);
+    }
+    if let Some(n) = args.backlog {
+        b = b.backlog(n);
+    }
+    let (mut streams, mut dgrams) = (false, false);
+    for a in &addrs {
+        let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
+        if addr.is_stream() {
+            streams = true;
+        } else {
+            dgrams = true;
+        }
+        b = b.listen(addr);
+    }
+    if streams {
+        b = b.protocol_dyn(services::stream_factory(&args.service, &opts)?);
+    }
+    if dgrams {
+        b = b.datagram_service(services::datagram_service(&args.service, &opts)?);
+    }
+    Ok(b.build()?)
+}
+
+/// Logs to stderr; the level comes from `NETKIT_LOG` or `RUST_LOG` (default info).
+fn init_logging() {
+    let filter = std::env::var("NETKIT_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }

@@ -1,0 +1,270 @@
+//! Shared helpers for the `netkit serve` / `netkit connect` tests: start a server
+//! process on port 0, learn its addresses from its `listening on` lines, run
+//! Python clients, all bounded in time.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The blocking modes every test runs in. Append "reactor" here when it exists.
+pub const MODES: &[&str] = &["sequential", "threads", "pool", "fork"];
+
+/// Modes that serve many connections at once.
+pub const CONCURRENT_MODES: &[&str] = &["threads", "pool", "fork"];
+
+/// How long any single step may take before a test fails.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// The `netkit` binary under test.
+pub fn netkit() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_netkit"))
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("nk-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `netkit serve`, killed (by its PID) on drop.
+pub struct Served {
+    pub child: Child,
+    pub addrs: Vec<String>,
+    pub stderr: Arc<Mutex<String>>,
+    pub stdout: Arc<Mutex<String>>,
+}
+
+impl Served {
+    /// Starts `netkit serve ARGS...` and waits for one `listening on` line per
+    /// `--listen` (at least one).
+    pub fn start(args: &[&str]) -> Served {
+        let want = args.iter().filter(|a| **a == "--listen").count().max(1);
+        let mut child = Command::new(netkit())
+            .arg("serve")
+            .args(args)
+            .env("NETKIT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err_pipe = child.stderr.take().unwrap();
+        let log = stderr.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(a.to_string());
+                }
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let mut out_pipe = child.stdout.take().unwrap();
+        let out = stdout.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + STEP;
+        while addrs.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(a) => addrs.push(a),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("netkit serve {args:?} did not start: {}", stderr.lock().unwrap());
+                }
+            }
+        }
+        Served {
+            child,
+            addrs,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// The first address of a kind: "tcp", "udp", "unix", "unix-dgram".
+    pub fn addr(&self, kind: &str) -> String {
+        self.addrs
+            .iter()
+            .find(|a| match kind {
+                "tcp" => !a.contains("://"),
+                _ => a.starts_with(&format!("{kind}://")),
+            })
+            .unwrap_or_else(|| panic!("no {kind} address in {:?}", self.addrs))
+            .clone()
+    }
+
+    /// The TCP address as (host, port).
+    pub fn host_port(&self) -> (String, u16) {
+        let a = self.addr("tcp");
+        let (h, p) = a.rsplit_once(':').unwrap();
+        (h.trim_matches(['[', ']']).to_string(), p.parse().unwrap())
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `sig` to the server process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our child,
+        // not yet waited for.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("server did not exit; stderr:\n{}", self.log());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the server's stderr contains `needle`.
+    pub fn wait_log(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).unwrap().count()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The Python clients' directory.
+pub fn py_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py")
+}
+
+/// Runs `python3 tests/py/SCRIPT ARGS...`, failing the test on a non-zero exit
+/// or after `limit`.
+pub fn python(script: &str, args: &[&str], limit: Duration) -> Output {
+    python_stdin(script, args, b"", limit)
+}
+
+/// Like [`python`], with bytes for its stdin.
+pub fn python_stdin(script: &str, args: &[&str], stdin: &[u8], limit: Duration) -> Output {
+    let mut cmd = Command::new("python3");
+    cmd.arg(py_dir().join(script)).args(args);
+    let out = run_bounded(cmd, stdin, limit);
+    assert!(
+        out.status.success(),
+        "python3 {script} {args:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command with `stdin`, killing it after `limit`.
+pub fn run_bounded(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let collect = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = collect(Box::new(child.stdout.take().unwrap()));
+    let err = collect(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} took longer than {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&err.join().unwrap())
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
