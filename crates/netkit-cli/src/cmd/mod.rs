@@ -4,6 +4,7 @@ pub mod bench;
 pub mod calcsize;
 pub mod connect;
 pub mod pack;
+pub mod send;
 pub mod serve;
 pub mod unpack;
 pub mod zipinfo;

@@ -65,6 +65,12 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
+    /// Where `receive` stores files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: std::path::PathBuf,
+    /// Let `receive` replace existing files.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Runs `netkit serve`.
@@ -103,6 +109,8 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     };
     let opts = ServiceOptions {
         max_line: args.max_line,
+        root: args.root.clone(),
+        overwrite: args.overwrite,
         ..ServiceOptions::default()
     };
     let mut b = Server::builder()
