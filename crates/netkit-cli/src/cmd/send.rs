@@ -110,6 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
     let bars = Bars::new(total);
+    for (name, outcome) in &report {
+        bars.line(&summary_line(name, outcome));
+    }
     let mut session = Session {
         addr,
         timeout: args.timeout,

@@ -207,7 +207,7 @@ impl Receive {
     fn new(settings: Arc<Settings>, peer: &PeerAddr) -> Receive {
         Receive {
             settings,
-            peer: format!("{peer:?}"),
+            peer: peer.to_string(),
             state: State::Header,
             head: Vec::new(),
             fixed: None,
