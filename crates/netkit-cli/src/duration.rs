@@ -12,11 +12,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let bad = || format!("invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h");
+    let bad = || {
+        format!("invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h")
+    };
     if num.is_empty() {
         return Err(bad());
     }
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration `{s}`: number too large"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}`: number too large"))?;
     let secs = |mul: u64| {
         n.checked_mul(mul)
             .map(Duration::from_secs)
@@ -42,7 +46,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     if num.is_empty() {
         return Err(bad());
     }
-    let n: usize = num.parse().map_err(|_| format!("invalid size `{s}`: number too large"))?;
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("invalid size `{s}`: number too large"))?;
     let mul: usize = match unit {
         "" | "B" | "b" => 1,
         "k" | "K" | "KiB" | "kiB" | "KB" | "kB" => 1 << 10,
@@ -65,7 +71,15 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "s", "10", "1.5s", "10 sec", "-1s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "s",
+            "10",
+            "1.5s",
+            "10 sec",
+            "-1s",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert!(parse_duration("10").unwrap_err().contains("500ms"));

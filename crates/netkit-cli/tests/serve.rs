@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,11 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
     let ctx = format!("{service} in {mode} mode on {addr}");
     match service {
         "echo" => assert_eq!(exchange(addr, b"hello\nworld"), b"hello\nworld", "{ctx}"),
-        "upper" => assert_eq!(exchange(addr, b"hello\nworld\n"), b"HELLO\nWORLD\n", "{ctx}"),
+        "upper" => assert_eq!(
+            exchange(addr, b"hello\nworld\n"),
+            b"HELLO\nWORLD\n",
+            "{ctx}"
+        ),
         "discard" => assert_eq!(exchange(addr, &[7u8; 100_000]), b"", "{ctx}"),
         "hello" => assert_eq!(read_all(&dial(addr)), services::hello::GREETING, "{ctx}"),
         "daytime" => {
@@ -62,9 +66,10 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
         "chargen" => {
             let s = dial(addr);
             let mut buf = vec![0u8; 20_000];
-            (&s).read_exact(&mut buf).unwrap();
+            s.read_exact(&mut buf).unwrap();
             assert!(
-                buf.iter().all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n')),
+                buf.iter()
+                    .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n')),
                 "{ctx}"
             );
         }
@@ -99,7 +104,8 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
 /// One service's behaviour over a datagram address.
 fn check_datagram(service: &str, addr: &str) {
     let sock = Datagram::connect_to(&Address::parse(addr).unwrap()).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut buf = vec![0u8; 70_000];
     let mut ask = |msg: &[u8]| -> Option<Vec<u8>> {
         // UDP may drop a datagram: ask a few times.
@@ -128,7 +134,15 @@ fn services_in(mode: &str) {
         let unix = format!("unix://{}", dir.path("s.sock").display());
         let udgram = format!("unix-dgram://{}", dir.path("d.sock").display());
         let dgram = services::datagram_names().contains(&service);
-        let mut args = vec![service, "--mode", mode, "--listen", "127.0.0.1:0", "--listen", &unix];
+        let mut args = vec![
+            service,
+            "--mode",
+            mode,
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            &unix,
+        ];
         if dgram {
             args.extend(["--listen", "udp://127.0.0.1:0", "--listen", &udgram]);
         }
@@ -140,7 +154,10 @@ fn services_in(mode: &str) {
                 .unwrap();
             assert_eq!(out.status.code(), Some(1));
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("fork mode") && err.contains("shares state"), "{err}");
+            assert!(
+                err.contains("fork mode") && err.contains("shares state"),
+                "{err}"
+            );
             continue;
         }
         let mut served = Served::start(&args);
@@ -181,7 +198,11 @@ fn every_service_fork() {
 
 #[test]
 fn every_mode_is_tested() {
-    assert_eq!(MODES.len(), 4, "add an every_service_<mode> test for the new mode");
+    assert_eq!(
+        MODES.len(),
+        4,
+        "add an every_service_<mode> test for the new mode"
+    );
 }
 
 #[test]
@@ -190,10 +211,21 @@ fn seed_clients_against_matching_services() {
         let dir = TempDir::new("seedcl");
         let sock = dir.path("hello.sock");
         let unix = format!("unix://{}", sock.display());
-        let served = Served::start(&["hello", "--mode", mode, "--listen", "127.0.0.1:0", "--listen", &unix]);
+        let served = Served::start(&[
+            "hello",
+            "--mode",
+            mode,
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            &unix,
+        ]);
         let (host, port) = served.host_port();
         let out = python("small_client.py", &[&host, &port.to_string()], STEP);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "Thank you for connecting\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "Thank you for connecting\n"
+        );
         let out = python("unix_client.py", &[sock.to_str().unwrap()], STEP);
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -201,9 +233,21 @@ fn seed_clients_against_matching_services() {
         );
         drop(served);
 
-        let served = Served::start(&["upper", "--mode", mode, "--listen", "127.0.0.1:0", "--listen", "udp://127.0.0.1:0"]);
+        let served = Served::start(&[
+            "upper",
+            "--mode",
+            mode,
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            "udp://127.0.0.1:0",
+        ]);
         let (host, port) = served.host_port();
-        let out = python("socketserver_client.py", &[&host, &port.to_string(), "hello", "world"], STEP);
+        let out = python(
+            "socketserver_client.py",
+            &[&host, &port.to_string(), "hello", "world"],
+            STEP,
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             // netkit's upper keeps the line's newline; the seed's server strips it.
@@ -213,7 +257,8 @@ fn seed_clients_against_matching_services() {
         let (h, p) = udp.trim_start_matches("udp://").rsplit_once(':').unwrap();
         let out = python("udp_client.py", &[h, p], STEP);
         assert!(
-            String::from_utf8_lossy(&out.stdout).starts_with("Received b'HELLO WORLD' from server at"),
+            String::from_utf8_lossy(&out.stdout)
+                .starts_with("Received b'HELLO WORLD' from server at"),
             "{}",
             String::from_utf8_lossy(&out.stdout)
         );
@@ -235,12 +280,24 @@ fn bad_arguments_are_clear_errors() {
     for (args, needle) in [
         (vec!["serve", "--idle-timeout", "10"], "500ms"),
         (vec!["serve", "--max-line", "lots"], "64KiB"),
-        (vec!["serve", "nosuch", "--listen", "127.0.0.1:0"], "unknown service"),
+        (
+            vec!["serve", "nosuch", "--listen", "127.0.0.1:0"],
+            "unknown service",
+        ),
         (vec!["serve", "--listen", "nowhere"], "invalid address"),
-        (vec!["serve", "hello", "--listen", "udp://127.0.0.1:0"], "no datagram form"),
-        (vec!["serve", "--workers", "0", "--listen", "127.0.0.1:0"], "--workers"),
+        (
+            vec!["serve", "hello", "--listen", "udp://127.0.0.1:0"],
+            "no datagram form",
+        ),
+        (
+            vec!["serve", "--workers", "0", "--listen", "127.0.0.1:0"],
+            "--workers",
+        ),
     ] {
-        let out = std::process::Command::new(util::netkit()).args(&args).output().unwrap();
+        let out = std::process::Command::new(util::netkit())
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");

@@ -66,7 +66,11 @@ fn half_close_gets_every_byte_back_in_every_mode() {
     for &mode in MODES {
         let served = echo_server(mode, &[]);
         let (host, port) = served.host_port();
-        let out = python("clients.py", &["half-close", &host, &port.to_string(), "1048576"], STEP);
+        let out = python(
+            "clients.py",
+            &["half-close", &host, &port.to_string(), "1048576"],
+            STEP,
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{mode}");
         stop(served);
     }
@@ -75,18 +79,26 @@ fn half_close_gets_every_byte_back_in_every_mode() {
 #[test]
 fn silent_client_is_closed_at_idle_timeout_in_every_mode() {
     for &mode in MODES {
-        let served = echo_server(mode, &["--idle-timeout", "300ms"]);
+        let served = echo_server(mode, &["--idle-timeout", "1s"]);
         let (host, port) = served.host_port();
         let out = python("clients.py", &["idle", &host, &port.to_string()], STEP);
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "closed", "{mode}");
-        assert!(served.wait_log("idle timeout", STEP), "{mode}: {}", served.log());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "closed",
+            "{mode}"
+        );
+        assert!(
+            served.wait_log("idle timeout", STEP),
+            "{mode}: {}",
+            served.log()
+        );
         // A client that keeps talking is not idle.
         let s = dial(&served.addr("tcp"));
         for _ in 0..4 {
             thread::sleep(Duration::from_millis(100));
             s.send_all(b"ping").unwrap();
             let mut buf = [0u8; 4];
-            (&s).read_exact(&mut buf).unwrap();
+            s.read_exact(&mut buf).unwrap();
         }
         drop(s);
         stop(served);
@@ -98,7 +110,11 @@ fn a_reset_mid_message_does_not_disturb_others() {
     for &mode in CONCURRENT_MODES {
         let served = echo_server(mode, &["--workers", "8"]);
         let (host, port) = served.host_port();
-        let out = python("clients.py", &["reset-others", &host, &port.to_string()], STEP * 2);
+        let out = python(
+            "clients.py",
+            &["reset-others", &host, &port.to_string()],
+            STEP * 2,
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{mode}");
         stop(served);
     }
@@ -108,9 +124,13 @@ fn a_reset_mid_message_does_not_disturb_others() {
 fn zombies_of(pid: i32) -> usize {
     let mut n = 0;
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
         // pid (comm) state ppid ...
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let f: Vec<&str> = rest.split_whitespace().collect();
         if f.len() > 1 && f[0] == "Z" && f[1] == pid.to_string() {
             n += 1;
@@ -124,16 +144,28 @@ fn connect_close_cycles_leak_no_descriptors_or_zombies() {
     for &mode in MODES {
         let served = echo_server(mode, &[]);
         let (host, port) = served.host_port();
+        // One warm-up cycle, so whatever serving sets up once is counted.
+        python(
+            "clients.py",
+            &["cycles", &host, &port.to_string(), "1"],
+            STEP,
+        );
+        thread::sleep(Duration::from_millis(200));
         let before = served.fd_count();
-        let out = python("clients.py", &["cycles", &host, &port.to_string(), "2000"], STEP * 3);
+        let out = python(
+            "clients.py",
+            &["cycles", &host, &port.to_string(), "2000"],
+            STEP * 3,
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 2000");
         let deadline = Instant::now() + STEP;
         while served.fd_count() > before || zombies_of(served.pid()) > 0 {
             assert!(
                 Instant::now() < deadline,
-                "{mode}: {} fds before, {} after; {} zombies",
+                "{mode}: {} fds before, {} after: {:?}; {} zombies",
                 before,
                 served.fd_count(),
+                served.fd_list(),
                 zombies_of(served.pid())
             );
             thread::sleep(Duration::from_millis(50));
@@ -145,10 +177,26 @@ fn connect_close_cycles_leak_no_descriptors_or_zombies() {
 #[test]
 fn a_line_over_max_line_closes_only_that_connection() {
     for &mode in CONCURRENT_MODES {
-        let served = Served::start(&["upper", "--mode", mode, "--listen", "127.0.0.1:0", "--max-line", "1000"]);
+        let served = Served::start(&[
+            "upper",
+            "--mode",
+            mode,
+            "--listen",
+            "127.0.0.1:0",
+            "--max-line",
+            "1000",
+        ]);
         let (host, port) = served.host_port();
-        let out = python("clients.py", &["max-line", &host, &port.to_string(), "1000"], STEP);
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "BEFORE AFTER closed", "{mode}");
+        let out = python(
+            "clients.py",
+            &["max-line", &host, &port.to_string(), "1000"],
+            STEP,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "BEFORE AFTER closed",
+            "{mode}"
+        );
         stop(served);
     }
 }
@@ -171,11 +219,11 @@ fn sigterm_with_fifty_streams_in_flight_echoes_every_byte_and_exits_0() {
                     let mut back = vec![0u8; 2 * CHUNK];
                     // The first half round-trips, so the connection is being served.
                     s.send_all(&data[..CHUNK]).unwrap();
-                    (&s).read_exact(&mut back[..CHUNK]).unwrap();
+                    s.read_exact(&mut back[..CHUNK]).unwrap();
                     s.send_all(&data[CHUNK..]).unwrap();
                     sent.wait();
                     signalled.wait();
-                    (&s).read_exact(&mut back[CHUNK..]).unwrap();
+                    s.read_exact(&mut back[CHUNK..]).unwrap();
                     assert!(back == data, "stream {i}: echo differs");
                     s.shutdown(Shutdown::Write).unwrap();
                     let mut rest = Vec::new();
@@ -202,7 +250,7 @@ fn grace_period_end_closes_connections_left_and_exits_0() {
         let s = dial(&served.addr("tcp"));
         s.send_all(b"x").unwrap();
         let mut one = [0u8; 1];
-        (&s).read_exact(&mut one).unwrap();
+        s.read_exact(&mut one).unwrap();
         served.signal(libc::SIGTERM);
         let mut rest = Vec::new();
         let _ = (&s).read_to_end(&mut rest);
@@ -210,7 +258,11 @@ fn grace_period_end_closes_connections_left_and_exits_0() {
         let st = served.wait_exit(STEP);
         assert!(st.success(), "{mode}: exit {st}\n{}", served.log());
         if mode != "fork" {
-            assert!(served.log().contains("shutting down"), "{mode}: {}", served.log());
+            assert!(
+                served.log().contains("shutting down"),
+                "{mode}: {}",
+                served.log()
+            );
         }
     }
 }
@@ -223,7 +275,7 @@ fn over_max_conns_a_client_waits_and_is_served_when_a_slot_frees() {
         let echo = |s: &Stream, b: &[u8]| {
             s.send_all(b).unwrap();
             let mut got = vec![0u8; b.len()];
-            (&*s).read_exact(&mut got).unwrap();
+            s.read_exact(&mut got).unwrap();
             assert_eq!(got, b);
         };
         let a = dial(&addr);
@@ -233,16 +285,56 @@ fn over_max_conns_a_client_waits_and_is_served_when_a_slot_frees() {
         // The third connects (the kernel's backlog) but is not served yet.
         let c = dial(&addr);
         c.send_all(b"c").unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let mut one = [0u8; 1];
-        assert!((&c).read(&mut one).is_err(), "{mode}: served over the limit");
+        assert!(
+            (&c).read(&mut one).is_err(),
+            "{mode}: served over the limit"
+        );
         // A slot frees: the waiting client is served.
         drop(a);
         c.set_read_timeout(Some(STEP)).unwrap();
-        (&c).read_exact(&mut one).unwrap();
+        c.read_exact(&mut one).unwrap();
         assert_eq!(&one, b"c", "{mode}");
         echo(&b, b"still");
         drop((b, c));
         stop(served);
     }
+}
+
+#[test]
+fn out_of_descriptors_accepting_pauses_logs_and_recovers() {
+    // A server limited to a few descriptors: accept fails with EMFILE.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 24 && exec \"$0\" serve echo --listen 127.0.0.1:0")
+        .arg(util::netkit());
+    let served = Served::spawn(cmd, 1);
+    let addr = served.addr("tcp");
+    let clients: Vec<Stream> = (0..30).map(|_| dial(&addr)).collect();
+    assert!(
+        served.wait_log("Too many open files", STEP),
+        "{}",
+        served.log()
+    );
+    drop(clients);
+    // Descriptors free up: the server accepts and serves again.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let s = dial(&addr);
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_all(b"back").unwrap();
+        let mut got = [0u8; 4];
+        if s.read_exact(&mut got).is_ok() {
+            assert_eq!(&got, b"back");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not serving again: {}",
+            served.log()
+        );
+    }
+    stop(served);
 }

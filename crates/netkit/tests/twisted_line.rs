@@ -1,5 +1,6 @@
-//! Differential test: netkit's `LineReceiver` against Twisted's, on the same chunk
-//! sequences (`tests/py/twisted_lines.py` drives Twisted with a `StringTransport`).
+//! Differential test: netkit's `LineReceiver` (and `Int32Receiver`) against Twisted's,
+//! on the same chunk sequences (`tests/py/twisted_lines.py` and `twisted_int32.py`
+//! drive Twisted with a `StringTransport`).
 //!
 //! Both sides run the same test protocol and print the same record — lines, raw data,
 //! `lineLengthExceeded` arguments, timers, whether the protocol closed, and every byte
@@ -15,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use netkit::protocol::int32::{Int32Receiver, Int32Transport, StringProtocol};
 use netkit::protocol::line::{LineProtocol, LineReceiver, LineTransport};
 use netkit::protocol::testing::Script;
 use netkit::protocol::{TimerId, Transport};
@@ -82,6 +84,13 @@ impl LineProtocol for Rec {
         } else if line == b"PAUSE" {
             t.pause_reading();
             t.call_later(Duration::from_secs(1));
+        } else if let Some(h) = line.strip_prefix(b"PUSH ") {
+            let h = std::str::from_utf8(h).unwrap();
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            t.set_line_mode_with(&bytes);
         } else if let Some(n) = line.strip_prefix(b"RAW ") {
             self.raw_left = std::str::from_utf8(n).unwrap().parse().unwrap();
             t.set_raw_mode();
@@ -136,11 +145,13 @@ fn netkit_record(case: &Case) -> String {
     tokens.join(" ")
 }
 
-/// Twisted's records of the cases, one line each.
-fn twisted_records(cases: &[Case]) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/twisted_lines.py");
+/// Runs the Python driver `script` on `cases` (one line each) and returns its records.
+fn run_driver(script: &str, cases: &[String]) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
     let mut child = Command::new("python3")
-        .arg(&script)
+        .arg(&path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -148,7 +159,7 @@ fn twisted_records(cases: &[Case]) -> Vec<String> {
         .expect("cannot run python3 (needed, with Twisted, under the `peers` feature)");
     let mut input = String::new();
     for c in cases {
-        input.push_str(&c.to_line());
+        input.push_str(c);
         input.push('\n');
     }
     let mut stdin = child.stdin.take().unwrap();
@@ -157,7 +168,7 @@ fn twisted_records(cases: &[Case]) -> Vec<String> {
     writer.join().unwrap().unwrap();
     assert!(
         out.status.success(),
-        "the Twisted driver failed (is Twisted installed? `pip install twisted`): {}\n{}",
+        "the Twisted driver {script} failed (is Twisted installed? `pip install twisted`): {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -165,6 +176,12 @@ fn twisted_records(cases: &[Case]) -> Vec<String> {
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), cases.len(), "one record per case");
     lines
+}
+
+/// Twisted's records of the line cases.
+fn twisted_records(cases: &[Case]) -> Vec<String> {
+    let lines: Vec<String> = cases.iter().map(Case::to_line).collect();
+    run_driver("twisted_lines.py", &lines)
 }
 
 /// Shortens a long record or case for a failure message.
@@ -175,24 +192,28 @@ fn clip(s: &str) -> String {
     format!("{}... ({} chars)", &s[..400], s.len())
 }
 
+/// Panics with the first difference between two records, if any.
+fn same_record(case: &str, got: &str, want: &str) {
+    if got == want {
+        return;
+    }
+    let at = got
+        .split(' ')
+        .zip(want.split(' '))
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    panic!(
+        "netkit and Twisted differ on case `{}`\n from event {at}:\n netkit:  {}\n Twisted: {}",
+        clip(case),
+        clip(&got.split(' ').skip(at).collect::<Vec<_>>().join(" ")),
+        clip(&want.split(' ').skip(at).collect::<Vec<_>>().join(" ")),
+    );
+}
+
 fn compare(cases: &[Case]) {
     let twisted = twisted_records(cases);
     for (case, want) in cases.iter().zip(&twisted) {
-        let got = netkit_record(case);
-        if &got == want {
-            continue;
-        }
-        let at = got
-            .split(' ')
-            .zip(want.split(' '))
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        panic!(
-            "netkit and Twisted differ on case `{}`\n from event {at}:\n netkit:  {}\n Twisted: {}",
-            clip(&case.to_line()),
-            clip(&got.split(' ').skip(at).collect::<Vec<_>>().join(" ")),
-            clip(&want.split(' ').skip(at).collect::<Vec<_>>().join(" ")),
-        );
+        same_record(&case.to_line(), &netkit_record(case), want);
     }
 }
 
@@ -323,6 +344,31 @@ fn raw_mode_switches_mid_chunk_and_back() {
 }
 
 #[test]
+fn extra_handed_back_from_line_received_goes_after_the_read() {
+    compare(&[
+        Case::new(
+            b"\r\n",
+            100,
+            false,
+            &[b"x\r\nPUSH 610d0a62\r\nc\r\n", b"d\r\n"],
+        ),
+        Case::new(
+            b"\r\n",
+            100,
+            false,
+            &[b"part", b"ial\r\nPUSH 0d0a\r\nc", b"\r\n"],
+        ),
+        Case::new(
+            b"\r\n",
+            100,
+            false,
+            &[b"PUSH 5241572032\r\n", b"\r\nxyz\r\n"],
+        ),
+        Case::new(b"\r\n", 100, true, &[b"PUSH 6162\r\n", b"c\r\n"]),
+    ]);
+}
+
+#[test]
 fn pause_until_a_timer_resumes() {
     compare(&[
         Case::new(b"\r\n", 100, false, &[b"a\r\nPAUSE\r\nb\r\nc\r\n"]),
@@ -404,4 +450,100 @@ fn random_chunkings_with_other_delimiters() {
         cases.push(byte_by_byte(delim, 8, true, &stream));
     }
     compare(&cases);
+}
+
+/// The Int32StringReceiver test protocol, as in `twisted_int32.py`.
+struct Strings(Arc<Mutex<Vec<String>>>);
+
+impl StringProtocol for Strings {
+    fn string_received(&mut self, s: &[u8], t: &mut Int32Transport<'_>) {
+        self.0.lock().unwrap().push(format!("S:{}", hex(s)));
+        if s == b"PAUSE" {
+            t.pause_reading();
+            t.call_later(Duration::from_secs(1));
+        } else {
+            t.send_string(s).unwrap();
+        }
+    }
+
+    fn length_limit_exceeded(&mut self, length: u64, t: &mut Int32Transport<'_>) {
+        self.0.lock().unwrap().push(format!("X:{length}"));
+        t.close();
+    }
+
+    fn timer_fired(&mut self, _: TimerId, t: &mut Int32Transport<'_>) {
+        self.0.lock().unwrap().push("T".into());
+        t.resume_reading();
+    }
+}
+
+fn int32_record(max_length: usize, chunks: &[Vec<u8>]) -> String {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let mut script = Script::new();
+    for c in chunks {
+        script = script.data(c).fire_timers();
+    }
+    let out = script.run(Int32Receiver::new(Strings(events.clone())).with_max_length(max_length));
+    let mut tokens = events.lock().unwrap().clone();
+    tokens.push("|".into());
+    tokens.push(format!("closed={}", u8::from(out.closed || out.aborted)));
+    tokens.push("|".into());
+    tokens.push(format!("written={}", hex(&out.written)));
+    tokens.join(" ")
+}
+
+fn int32_compare(cases: &[(usize, Vec<Vec<u8>>)]) {
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|(max, chunks)| {
+            let mut s = max.to_string();
+            for c in chunks {
+                s.push(' ');
+                s.push_str(if c.is_empty() { "_" } else { "" });
+                s.push_str(&hex(c));
+            }
+            s
+        })
+        .collect();
+    let twisted = run_driver("twisted_int32.py", &lines);
+    for ((case, want), (max, chunks)) in lines.iter().zip(&twisted).zip(cases) {
+        same_record(case, &int32_record(*max, chunks), want);
+    }
+}
+
+fn int32_stream(items: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in items {
+        v.extend_from_slice(&(i.len() as u32).to_be_bytes());
+        v.extend_from_slice(i);
+    }
+    v
+}
+
+#[test]
+fn int32_strings_limits_and_pause() {
+    let exact = vec![b'm'; 99999];
+    let over = vec![b'o'; 100000];
+    let mut rng = Rng(7);
+    let stream = int32_stream(&[
+        b"hello", b"", b"PAUSE", b"x", b"PAUSE", b"PAUSE", b"y", b"12345",
+    ]);
+    let mut over_stream = stream.clone();
+    over_stream.extend_from_slice(&int32_stream(&[b"123456", b"never"]));
+    let mut cases = vec![
+        (99999, vec![int32_stream(&[&exact, b"next"])]),
+        (99999, vec![int32_stream(&[b"first", &over, b"never"])]),
+        (
+            99999,
+            vec![b"\x00".to_vec(), b"\x01\x86".to_vec(), b"\xa0".to_vec()],
+        ),
+        (4, vec![b"\x00\x00\x00\x05".to_vec()]),
+        (4, vec![b"\xff\xff\xff\xff".to_vec()]),
+    ];
+    for i in 0..100 {
+        cases.push((5, rng.chunking(&stream, 1 + i % 12)));
+        cases.push((5, rng.chunking(&over_stream, 1 + i % 12)));
+    }
+    cases.push((5, over_stream.chunks(1).map(<[u8]>::to_vec).collect()));
+    int32_compare(&cases);
 }

@@ -37,9 +37,11 @@ pub struct Args {
 
 /// Runs `netkit connect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let addr = Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
+    let addr =
+        Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
     if addr.is_stream() {
-        let stream = net::connect(&addr, args.timeout).with_context(|| format!("cannot connect to {addr}"))?;
+        let stream = net::connect(&addr, args.timeout)
+            .with_context(|| format!("cannot connect to {addr}"))?;
         stream_copy(stream)?;
     } else {
         let sock = Datagram::connect_to(&addr)?;
@@ -122,7 +124,13 @@ fn datagram_copy(sock: Arc<Datagram>, wait: Duration) -> anyhow::Result<()> {
                 }
                 stdout.flush()?;
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
             // A refused earlier datagram (no server yet) is reported, not fatal.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 eprintln!("netkit: {e}");

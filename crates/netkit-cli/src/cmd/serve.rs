@@ -77,7 +77,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let mode = match args.mode {
-        ModeArg::Reactor => bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential"),
+        ModeArg::Reactor => {
+            bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential")
+        }
         ModeArg::Threads => Mode::Threads,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Fork => Mode::Fork,

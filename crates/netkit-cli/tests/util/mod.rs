@@ -63,9 +63,14 @@ impl Served {
     /// `--listen` (at least one).
     pub fn start(args: &[&str]) -> Served {
         let want = args.iter().filter(|a| **a == "--listen").count().max(1);
-        let mut child = Command::new(netkit())
-            .arg("serve")
-            .args(args)
+        let mut cmd = Command::new(netkit());
+        cmd.arg("serve").args(args);
+        Served::spawn(cmd, want)
+    }
+
+    /// Starts a server command and waits for `want` `listening on` lines.
+    pub fn spawn(mut cmd: Command, want: usize) -> Served {
+        let mut child = cmd
             .env("NETKIT_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -96,7 +101,9 @@ impl Served {
                 if n == 0 {
                     break;
                 }
-                out.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                out.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut addrs = Vec::new();
@@ -108,7 +115,7 @@ impl Served {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("netkit serve {args:?} did not start: {}", stderr.lock().unwrap());
+                    panic!("{cmd:?} did not start: {}", stderr.lock().unwrap());
                 }
             }
         }
@@ -184,9 +191,23 @@ impl Served {
         false
     }
 
+    /// What each open descriptor of the server process points to.
+    pub fn fd_list(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let target = std::fs::read_link(e.path()).unwrap_or_default();
+                format!("{}->{}", e.file_name().to_string_lossy(), target.display())
+            })
+            .collect()
+    }
+
     /// Open file descriptors of the server process.
     pub fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).unwrap().count()
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
     }
 }
 

@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::{Decoder, Encoder, FrameError};
+use super::{Decoder, Encoder, FrameError, RESERVE_AHEAD};
 
 /// The size of a length prefix; all are unsigned big-endian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,8 +137,8 @@ impl LengthDecoder {
             return Err(self.stop(src, len, max));
         }
         src.advance(self.prefix.size());
-        // Within the checked maximum: reserving is bounded.
-        src.reserve(n.saturating_sub(src.len()));
+        // Within the checked maximum, and at most `RESERVE_AHEAD` at once.
+        src.reserve(n.saturating_sub(src.len()).min(RESERVE_AHEAD));
         Ok(Some(n))
     }
 
@@ -273,6 +273,15 @@ mod tests {
         assert!(buf.capacity() < 1 << 20);
         buf.extend_from_slice(b"\x00\x00\x00\x01a");
         assert_eq!(dec.decode(&mut buf), Err(FrameError::Stopped));
+    }
+
+    #[test]
+    fn large_maximum_reserves_a_bounded_amount() {
+        let mut dec = LengthDecoder::new(Prefix::U32, usize::MAX);
+        let mut buf = BytesMut::from(&b"\xff\xff\xff\xffabc"[..]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= 2 * RESERVE_AHEAD);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
     }
 
     #[test]

@@ -555,6 +555,48 @@ mod tests {
         check(&dec, &input, &frames(&[b"xyz", b""]));
     }
 
+    /// The same rules, written plainly over a whole input: a line within the maximum
+    /// is a frame; a longer one is one error and is skipped through its delimiter; an
+    /// unterminated tail is an error only if no delimiter can still end a valid line.
+    fn reference(input: &[u8], delim: &[u8], max: usize) -> Vec<Out> {
+        let d = Delimiter::new(delim).unwrap();
+        let mut out = Vec::new();
+        let mut rest = input;
+        while let Some(i) = d.find(rest) {
+            out.push(if i <= max {
+                Out::Frame(rest[..i].to_vec())
+            } else {
+                Out::Err(FrameError::LineTooLong { max })
+            });
+            rest = &rest[i + delim.len()..];
+        }
+        let may_fit = (0..=max.min(rest.len())).any(|p| delim.starts_with(&rest[p..]));
+        if !may_fit {
+            out.push(Out::Err(FrameError::LineTooLong { max }));
+        }
+        out
+    }
+
+    #[test]
+    fn random_inputs_match_the_plain_rules_at_every_split() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for delim in [&b"\n"[..], b"\r\n", b"aab", b"abab"] {
+            for _ in 0..60 {
+                let len = next(28);
+                let input: Vec<u8> = (0..len).map(|_| b"ab\r\n"[next(4)]).collect();
+                let max = next(7);
+                let dec = LineDecoder::new(max).with_delimiter(delim);
+                check(&dec, &input, &reference(&input, delim, max));
+            }
+        }
+    }
+
     #[test]
     fn empty_delimiter_is_an_error() {
         assert_eq!(

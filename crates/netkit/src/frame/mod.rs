@@ -14,7 +14,7 @@
 //! (maximum line or frame length) checked before the buffer grows past it.
 //! An [`Encoder`] writes frames the matching decoder reads back.
 //!
-//! In scope: the framing formats ([`line`], [`length`], [`netstring`]). Out of scope:
+//! In scope: the framing formats ([`line`](mod@line), [`length`], [`netstring`]). Out of scope:
 //! sockets and event loops (this module imports neither `std::net` nor `mio`; the
 //! blocking runner, the reactor and the Protocol helpers all call these decoders).
 //!
@@ -41,6 +41,10 @@ pub use line::{Delimiter, LineDecoder, LineEncoder, Overflow};
 pub use netstring::{NetstringDecoder, NetstringEncoder};
 
 use bytes::BytesMut;
+
+/// The most a decoder reserves ahead for a frame whose length it has read (within
+/// the maximum); a larger frame's buffer grows as its bytes arrive.
+pub(crate) const RESERVE_AHEAD: usize = 1 << 20;
 
 /// Why a decoder or encoder refused its input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Decoder, Encoder, FrameError};
+use super::{Decoder, Encoder, FrameError, RESERVE_AHEAD};
 
 /// Where the decoder is inside the current netstring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,9 +110,13 @@ impl NetstringDecoder {
             self.state = State::Length { digits, value };
             return Ok(None);
         }
-        // `value <= max_len`, so it fits in usize and reserving is bounded.
+        // `value <= max_len`, so it fits in usize; reserving is bounded.
         let n = usize::try_from(value).unwrap_or(self.max_len);
-        src.reserve((n + 1).saturating_sub(src.len()));
+        src.reserve(
+            n.saturating_add(1)
+                .saturating_sub(src.len())
+                .min(RESERVE_AHEAD),
+        );
         Ok(Some(n))
     }
 }
@@ -273,6 +277,16 @@ mod tests {
             dec.decode(&mut BytesMut::from(&b"1:a,"[..])),
             Err(FrameError::Stopped)
         );
+    }
+
+    #[test]
+    fn unbounded_maximum_does_not_overflow() {
+        let mut dec = NetstringDecoder::new(usize::MAX);
+        let mut buf = BytesMut::from(&b"99999999999999999999999999999:abc"[..]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= 2 * crate::frame::RESERVE_AHEAD);
+        buf.extend_from_slice(b"more");
+        assert_eq!(dec.decode(&mut buf), Ok(None));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! [`length_limit_exceeded`](StringProtocol::length_limit_exceeded) with the announced
 //! length before any of the string is buffered, and the default closes;
 //! [`send_string`](Int32Transport::send_string) refuses strings the prefix cannot
-//! describe (`StringTooLongError`). Pausing works as in [`line`](super::line): strings
+//! describe (`StringTooLongError`). Pausing works as in [`line`](mod@super::line): strings
 //! already received stay buffered until reading resumes.
 //!
 //! Two deliberate differences: after a close or abort no later string from the same
@@ -253,15 +253,60 @@ impl<P: StringProtocol> Int32Receiver<P> {
         if self.ctl.closing || self.failed {
             return;
         }
-        let work: Cow<'_, [u8]> = if self.buf.is_empty() {
+        let mut data = data;
+        // The common case of a read that ends the buffered string: copy only the
+        // bytes that string still lacks, then read the rest in place.
+        let k = self.missing(data);
+        if k > 0 {
+            let (head, rest) = data.split_at(k);
+            let mut b = std::mem::take(&mut self.buf);
+            b.extend_from_slice(head);
+            self.feed(Cow::Owned(b), t);
+            if self.failed || self.ctl.closing {
+                return;
+            }
+            data = rest;
+        }
+        let work = if self.buf.is_empty() {
             Cow::Borrowed(data)
         } else {
             let mut b = std::mem::take(&mut self.buf);
             b.extend_from_slice(data);
             Cow::Owned(b)
         };
+        self.feed(work, t);
+    }
+
+    /// How many bytes of `data` complete the one partial string in the buffer (0 when
+    /// that is not the situation, or `data` does not complete it).
+    fn missing(&self, data: &[u8]) -> usize {
+        if self.buf.is_empty() || self.ctl.paused {
+            return 0;
+        }
+        let mut head = [0u8; 4];
+        let have = self.buf.len().min(4);
+        let Some(need_head) = data.get(..4 - have) else {
+            return 0;
+        };
+        head[..have].copy_from_slice(&self.buf[..have]);
+        head[have..].copy_from_slice(need_head);
+        let len = u64::from(u32::from_be_bytes(head));
+        if len > self.max_length as u64 {
+            return 0;
+        }
+        // `len <= max_length`, so it fits in usize.
+        let total = 4 + len as usize;
+        match total.checked_sub(self.buf.len()) {
+            Some(need) if need > 0 && need <= data.len() => need,
+            _ => 0,
+        }
+    }
+
+    /// Delivers from `work` and buffers what is left.
+    fn feed(&mut self, work: Cow<'_, [u8]>, t: &mut dyn Transport) {
         let used = self.pass(&work, t);
         if self.failed || self.ctl.closing {
+            self.buf.clear();
             return;
         }
         match work {
@@ -491,5 +536,21 @@ mod tests {
         r.data_received(&input[6..], &mut t);
         assert!(r.buffered_data().is_empty());
         assert_eq!(log.lock().unwrap().len(), 3);
+        // A read that ends a buffered string and carries more: only the new tail stays.
+        let input = stream(&[b"ghij", b"k", b"lm"]);
+        r.data_received(&input[..2], &mut t);
+        r.data_received(&input[2..input.len() - 1], &mut t);
+        assert_eq!(r.buffered_data(), &input[input.len() - 6..input.len() - 1]);
+        r.data_received(&input[input.len() - 1..], &mut t);
+        assert!(r.buffered_data().is_empty());
+        let got = log.lock().unwrap().split_off(3);
+        assert_eq!(
+            got,
+            [
+                Ev::Str(b"ghij".to_vec()),
+                Ev::Str(b"k".to_vec()),
+                Ev::Str(b"lm".to_vec())
+            ]
+        );
     }
 }

@@ -56,7 +56,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::net::{Address, Datagram, ListenOptions, Listener, Stream};
-use crate::protocol::{Boxed, CloseReason, ConnInfo, DatagramService, DynFactory, Factory, PeerAddr};
+use crate::protocol::{
+    Boxed, CloseReason, ConnInfo, DatagramService, DynFactory, Factory, PeerAddr,
+};
 
 pub use handler::{Conn, DatagramHandler, DatagramRequest, Handler, ServiceHandler};
 pub use runner::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
@@ -74,6 +76,12 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const AFTER_GRACE: Duration = Duration::from_secs(2);
 
 /// How a server runs its connections.
+///
+/// ```
+/// use netkit::server::Mode;
+/// let names: Vec<_> = Mode::ALL.iter().map(|m| m.to_string()).collect();
+/// assert_eq!(names, ["sequential", "threads", "pool", "fork"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mode {
@@ -308,8 +316,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Stops gracefully on SIGINT and SIGTERM while serving (default: off; a
-    /// library server installs no signal handlers unless asked).
+    /// Stops gracefully on SIGINT and SIGTERM (default: off; a library server
+    /// installs no signal handlers unless asked). The handlers are installed by
+    /// [`build`](ServerBuilder::build) and removed when the [`Server`] is dropped.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.signals = on;
         self
@@ -327,10 +336,14 @@ impl ServerBuilder {
         }
         for a in &self.addrs {
             if a.is_stream() && self.stream_app.is_none() {
-                return Err(ServerError::NoStreamHandler { addr: a.to_string() });
+                return Err(ServerError::NoStreamHandler {
+                    addr: a.to_string(),
+                });
             }
             if !a.is_stream() && self.dgram_app.is_none() {
-                return Err(ServerError::NoDatagramHandler { addr: a.to_string() });
+                return Err(ServerError::NoDatagramHandler {
+                    addr: a.to_string(),
+                });
             }
         }
         if let Some(l) = self.listeners.first() {
@@ -367,6 +380,13 @@ impl ServerBuilder {
             }
         }
         let life = Arc::new(Lifecycle::new(self.grace)?);
+        // Installed now, so a signal that arrives before `serve_forever` (right
+        // after "listening on" is printed, say) still stops the server gracefully.
+        let signals = if self.signals {
+            register_signals(&life)?
+        } else {
+            Vec::new()
+        };
         Ok(Server {
             listeners: self.listeners,
             datagrams: self.datagrams,
@@ -374,12 +394,46 @@ impl ServerBuilder {
             stream_app: self.stream_app,
             dgram_app: self.dgram_app,
             life,
-            signals: self.signals,
+            signals,
         })
     }
 }
 
 /// A bound server, ready to [`serve_forever`](Server::serve_forever).
+///
+/// ```
+/// use std::io::Read;
+/// use std::time::Duration;
+/// use netkit::protocol::{ConnInfo, Protocol, Transport};
+/// use netkit::server::{Mode, Server};
+///
+/// /// The seed's small server: greet, then close.
+/// struct Greeter;
+/// impl Protocol for Greeter {
+///     fn connection_made(&mut self, t: &mut dyn Transport) {
+///         t.write(b"Thank you for connecting");
+///         t.close();
+///     }
+///     fn data_received(&mut self, _: &[u8], _: &mut dyn Transport) {}
+/// }
+///
+/// let server = Server::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .mode(Mode::Pool)
+///     .workers(2)
+///     .protocol(|_: &ConnInfo| Greeter)
+///     .build()?;
+/// let addr = server.local_addresses()[0].clone();
+/// let stop = server.shutdown_handle();
+/// let t = std::thread::spawn(move || server.serve_forever());
+/// let mut s = netkit::net::connect(&addr, Duration::from_secs(5))?;
+/// let mut got = String::new();
+/// s.read_to_string(&mut got)?;
+/// assert_eq!(got, "Thank you for connecting");
+/// stop.shutdown();
+/// t.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Server {
     listeners: Vec<Listener>,
     datagrams: Vec<Datagram>,
@@ -387,7 +441,15 @@ pub struct Server {
     stream_app: Option<StreamApp>,
     dgram_app: Option<Arc<dyn DatagramHandler>>,
     life: Arc<Lifecycle>,
-    signals: bool,
+    signals: Vec<signal_hook::SigId>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for id in self.signals.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 impl fmt::Debug for Server {
@@ -434,18 +496,10 @@ impl Server {
     ///
     /// [`ServerError::Io`] when the accept loop itself fails (poll, signals).
     pub fn serve_forever(mut self) -> Result<(), ServerError> {
-        let signals = if self.signals {
-            register_signals(&self.life)?
-        } else {
-            Vec::new()
-        };
         let dgram_threads = self.spawn_datagram_loops();
         let result = self.serve_streams();
         for t in dgram_threads {
             let _ = t.join();
-        }
-        for id in signals {
-            signal_hook::low_level::unregister(id);
         }
         result
     }
@@ -515,7 +569,10 @@ impl Server {
 fn register_signals(life: &Lifecycle) -> Result<Vec<signal_hook::SigId>, ServerError> {
     let mut ids = Vec::new();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        ids.push(signal_hook::low_level::pipe::register(sig, life.stop_writer()?)?);
+        ids.push(signal_hook::low_level::pipe::register(
+            sig,
+            life.stop_writer()?,
+        )?);
     }
     Ok(ids)
 }
@@ -539,7 +596,7 @@ impl Ctx {
 
     /// Whether the connection limit allows another connection.
     fn below_limit(&self, active: usize) -> bool {
-        self.config.max_conns.is_none_or(|m| active < m)
+        self.config.max_conns.map_or(true, |m| active < m)
     }
 
     /// Serves one connection to the end, logging failures and panics.
@@ -571,6 +628,10 @@ impl Ctx {
                 log_close(peer, &reason);
             }
             StreamApp::Handler(h) => {
+                if let Err(e) = stream.set_nonblocking(false) {
+                    tracing::warn!(%peer, "cannot make the socket blocking: {e}");
+                    return;
+                }
                 if let Some(idle) = self.config.idle {
                     if let Err(e) = stream.set_read_timeout(Some(idle)) {
                         tracing::warn!(%peer, "cannot set the idle timeout: {e}");
@@ -579,7 +640,8 @@ impl Ctx {
                 let shutdown = ShutdownHandle {
                     inner: self.life.clone(),
                 };
-                let mut conn = Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
+                let mut conn =
+                    Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
                 run_handler(&**h, &mut conn);
             }
         }
@@ -660,7 +722,11 @@ impl<'a> Acceptor<'a> {
                 sys::PollFd::new(self.life.wake_fd(), sys::READ),
             ];
             if listening {
-                fds.extend(self.listeners.iter().map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ)));
+                fds.extend(
+                    self.listeners
+                        .iter()
+                        .map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ)),
+                );
             }
             sys::poll(&mut fds, self.paused_until)?;
             if fds[0].has(sys::READ) {
@@ -676,10 +742,15 @@ impl<'a> Acceptor<'a> {
             let n = self.listeners.len();
             for k in 0..n {
                 let i = (self.next + k) % n;
-                if !fds.get(2 + i).is_some_and(|f| f.has(sys::READ | sys::HANGUP)) {
+                if !fds
+                    .get(2 + i)
+                    .is_some_and(|f| f.has(sys::READ | sys::HANGUP))
+                {
                     continue;
                 }
-                let Some(l) = self.listeners.get(i) else { continue };
+                let Some(l) = self.listeners.get(i) else {
+                    continue;
+                };
                 match l.accept() {
                     Ok(conn) => {
                         self.next = (i + 1) % n;
@@ -718,10 +789,12 @@ fn serve_threads(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerErr
     while let Some((stream, peer)) = acc.accept(&mut || ctx.below_limit(ctx.life.active()))? {
         let guard = ctx.enter(&stream);
         let c = ctx.clone();
-        let spawned = thread::Builder::new().name("netkit-conn".into()).spawn(move || {
-            let _guard = guard;
-            c.serve(stream, peer);
-        });
+        let spawned = thread::Builder::new()
+            .name("netkit-conn".into())
+            .spawn(move || {
+                let _guard = guard;
+                c.serve(stream, peer);
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start a connection thread: {e}; connection dropped");
         }
@@ -787,7 +860,11 @@ fn serve_fork(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
     result
 }
 
-fn fork_loop(ctx: &Ctx, acc: &mut Acceptor<'_>, children: &mut fork::Children) -> Result<(), ServerError> {
+fn fork_loop(
+    ctx: &Ctx,
+    acc: &mut Acceptor<'_>,
+    children: &mut fork::Children,
+) -> Result<(), ServerError> {
     loop {
         let mut open = || {
             children.reap();
@@ -825,13 +902,19 @@ fn drain_children(ctx: &Ctx, children: &mut fork::Children) {
             return;
         }
         if now >= kill_at && !killed {
-            tracing::info!("grace period over: killing {} child processes", children.len());
+            tracing::info!(
+                "grace period over: killing {} child processes",
+                children.len()
+            );
             children.signal_all(libc::SIGKILL);
             killed = true;
         }
         let next = if killed { give_up } else { kill_at };
         let mut fds = [sys::PollFd::new(ctx.life.wake_fd(), sys::READ)];
-        let _ = sys::poll(&mut fds, Some(next.min(sys::after(Duration::from_millis(100)))));
+        let _ = sys::poll(
+            &mut fds,
+            Some(next.min(sys::after(Duration::from_millis(100)))),
+        );
         ctx.life.drain_wake();
     }
 }
@@ -932,8 +1015,12 @@ fn serve_datagrams(sock: &Datagram, h: &dyn DatagramHandler, life: &Lifecycle) {
                     let res = panic::catch_unwind(AssertUnwindSafe(|| h.handle(&mut req)));
                     match res {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::warn!(peer = %r.peer, "datagram handler failed: {e}"),
-                        Err(p) => tracing::error!(peer = %r.peer, "datagram handler panicked: {}", panic_message(&p)),
+                        Ok(Err(e)) => {
+                            tracing::warn!(peer = %r.peer, "datagram handler failed: {e}")
+                        }
+                        Err(p) => {
+                            tracing::error!(peer = %r.peer, "datagram handler panicked: {}", panic_message(&p))
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

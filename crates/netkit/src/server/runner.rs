@@ -74,6 +74,7 @@ pub(crate) fn run(
         fin_sent: false,
         backpressure: false,
         last_recv: Instant::now(),
+        last_sent: Instant::now(),
         grace: None,
         buf: vec![0u8; READ_CHUNK],
         msgs: Vec::new(),
@@ -179,7 +180,9 @@ impl Tx {
 
     fn make_mailbox(&mut self) -> MailboxReceiver {
         let wake: Arc<dyn Wake> = match UnixStream::pair() {
-            Ok((rx, tx)) if rx.set_nonblocking(true).is_ok() && tx.set_nonblocking(true).is_ok() => {
+            Ok((rx, tx))
+                if rx.set_nonblocking(true).is_ok() && tx.set_nonblocking(true).is_ok() =>
+            {
                 self.wake_rx = Some(rx);
                 Arc::new(PipeWake(tx))
             }
@@ -271,6 +274,7 @@ struct Runner<'a> {
     fin_sent: bool,
     backpressure: bool,
     last_recv: Instant,
+    last_sent: Instant,
     grace: Option<Instant>,
     buf: Vec<u8>,
     msgs: Vec<Bytes>,
@@ -304,14 +308,14 @@ impl Runner<'_> {
             if let Some(reason) = self.input(proto, ready.sock) {
                 return reason;
             }
-            if ready.wake || self.tx.mailbox.is_some() {
-                if let Some(reason) = self.messages(proto) {
+            if self.tx.mailbox.is_some() {
+                if let Some(reason) = self.messages(proto, ready.wake) {
                     return reason;
                 }
             }
             self.timers(proto);
             if let Some(idle) = self.idle {
-                if !self.tx.done() && Instant::now() >= self.last_recv + idle {
+                if Instant::now() >= self.idle_since() + idle {
                     return CloseReason::IdleTimeout;
                 }
             }
@@ -378,7 +382,10 @@ impl Runner<'_> {
         while tx.sent < tx.out.len() {
             match (&*self.stream).write(&tx.out[tx.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => tx.sent += n,
+                Ok(n) => {
+                    tx.sent += n;
+                    self.last_sent = Instant::now();
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -395,6 +402,18 @@ impl Runner<'_> {
             self.backpressure = true;
         }
         Ok(())
+    }
+
+    /// When the connection last made progress, for the idle timeout: the last
+    /// bytes received; once closing (nothing is read any more), also the last
+    /// bytes the peer took, so a peer that stops reading cannot hold a closing
+    /// connection forever.
+    fn idle_since(&self) -> Instant {
+        if self.tx.done() {
+            self.last_recv.max(self.last_sent)
+        } else {
+            self.last_recv
+        }
     }
 
     /// Whether the runner reads from the peer now.
@@ -427,7 +446,7 @@ impl Runner<'_> {
             (None, None) => {}
         }
         let idle = match self.idle {
-            Some(d) if !self.tx.done() => Some(self.last_recv + d),
+            Some(d) => Some(self.idle_since() + d),
             _ => None,
         };
         let timer = self.tx.timers.first().map(|(at, _)| *at);
@@ -486,8 +505,8 @@ impl Runner<'_> {
     }
 
     /// Delivers mailbox messages; a mailbox that overflowed closes the connection.
-    fn messages(&mut self, proto: &mut dyn Protocol) -> Option<CloseReason> {
-        if let Some(w) = &self.tx.wake_rx {
+    fn messages(&mut self, proto: &mut dyn Protocol, woken: bool) -> Option<CloseReason> {
+        if let (true, Some(w)) = (woken, &self.tx.wake_rx) {
             let mut scratch = [0u8; 64];
             while matches!((&*w).read(&mut scratch), Ok(n) if n > 0) {}
         }
@@ -495,10 +514,15 @@ impl Runner<'_> {
             return None;
         };
         let overflowed = mb.drain(&mut self.msgs);
-        if overflowed {
+        let incoming: usize = self.msgs.iter().map(|m| m.len()).sum();
+        // Messages go to the write queue; a peer that does not read lets it grow
+        // only to the high watermark plus one mailbox's worth.
+        if overflowed || self.tx.buffered() + incoming > HIGH_WATER + MAILBOX_LIMIT {
             tracing::warn!(peer = %self.tx.peer, "mailbox full: the peer is not reading; closing");
             self.msgs.clear();
-            return Some(CloseReason::Error("mailbox full: the peer is not reading".into()));
+            return Some(CloseReason::Error(
+                "mailbox full: the peer is not reading".into(),
+            ));
         }
         for msg in self.msgs.drain(..) {
             if self.tx.done() {

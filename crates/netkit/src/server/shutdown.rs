@@ -28,6 +28,29 @@ use super::sys;
 /// inside a handler cannot deadlock, unlike Python's `socketserver.shutdown`). The
 /// server stops accepting, lets connections in flight finish for the grace
 /// period, closes the rest, and `serve_forever` returns.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use netkit::server::{Conn, Server};
+///
+/// // The first client stops the server, from inside its own handler.
+/// let server = Server::builder()
+///     .listen("127.0.0.1:0".parse()?)
+///     .handler(|c: &mut Conn| {
+///         c.shutdown_handle().shutdown();
+///         c.write_all(b"bye")
+///     })
+///     .build()?;
+/// let addr = server.local_addresses()[0].clone();
+/// let t = std::thread::spawn(move || server.serve_forever());
+/// let mut s = netkit::net::connect(&addr, Duration::from_secs(5))?;
+/// let mut reply = String::new();
+/// s.read_to_string(&mut reply)?;
+/// assert_eq!(reply, "bye");
+/// t.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ShutdownHandle {
     pub(crate) inner: Arc<Lifecycle>,

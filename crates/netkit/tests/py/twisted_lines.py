@@ -12,7 +12,8 @@ with events L:<hex> (lineReceived), R:<hex> (rawDataReceived, the part used),
 X:<hex> (lineLengthExceeded and its argument) and T (a timer fired and resumed).
 
 The test protocol: a line CLOSE closes, PAUSE pauses (a timer resumes it), "RAW n"
-switches to raw mode for n bytes and hands the rest back with setLineMode(extra);
+switches to raw mode for n bytes and hands the rest back with setLineMode(extra),
+"PUSH <hex>" hands those bytes back with setLineMode(extra) from lineReceived;
 other lines are echoed with sendLine. The driver follows netkit's Script runner: no
 data after the protocol closed, and pending timers fire after each chunk.
 """
@@ -47,6 +48,8 @@ class Rec(LineReceiver):
         elif line == b"PAUSE":
             self.pauseProducing()
             self.timers += 1
+        elif line.startswith(b"PUSH "):
+            self.setLineMode(bytes.fromhex(line[5:].decode()))
         elif line.startswith(b"RAW "):
             self.raw_left = int(line[4:])
             self.setRawMode()
