@@ -107,7 +107,8 @@ fn services_echo_upper_and_udp_from_net_addresses() {
 
     let udp_port = srv.addrs[1].host_port().unwrap().port;
     let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut buf = [0u8; 64];
     let mut answer = None;
     for _ in 0..20 {
