@@ -33,6 +33,8 @@ use crate::duration::{parse_duration, parse_size};
 const CHUNK: u64 = 4 * 1024 * 1024;
 /// Bytes read at a time while computing a file's CRC-32.
 const CRC_CHUNK: usize = 256 * 1024;
+/// Files at least this large are checksummed on several threads.
+const PARALLEL_CRC_MIN: u64 = 16 * 1024 * 1024;
 
 /// Arguments of `netkit send`.
 #[derive(Debug, clap::Args)]
@@ -300,13 +302,43 @@ fn send_body(
     Ok(off - from)
 }
 
-/// The CRC-32 of the first `size` bytes of `file`.
+/// The CRC-32 of the first `size` bytes of `file`. A large file is split into
+/// ranges hashed on parallel threads and the results combined.
 fn crc_of(file: &File, size: u64) -> Result<u32, Failure> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as u64;
+    if size < PARALLEL_CRC_MIN || threads < 2 {
+        return Ok(crc_range(file, 0, size)?.finalize());
+    }
+    let step = size.div_ceil(threads);
+    let parts: Vec<Result<crc32fast::Hasher, Failure>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (start, end) = (i * step, ((i + 1) * step).min(size));
+                s.spawn(move || crc_range(file, start, end))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Failure::file("checksum thread failed")))
+            })
+            .collect()
+    });
+    let mut whole = crc32fast::Hasher::new();
+    for part in parts {
+        whole.combine(&part?);
+    }
+    Ok(whole.finalize())
+}
+
+/// A hasher over bytes `start..end` of `file`.
+fn crc_range(file: &File, start: u64, end: u64) -> Result<crc32fast::Hasher, Failure> {
     let mut hasher = crc32fast::Hasher::new();
     let mut buf = vec![0u8; CRC_CHUNK];
-    let mut off = 0u64;
-    while off < size {
-        let want = usize::try_from(size - off)
+    let mut off = start;
+    while off < end {
+        let want = usize::try_from(end - off)
             .unwrap_or(CRC_CHUNK)
             .min(CRC_CHUNK);
         let chunk = buf.get_mut(..want).unwrap_or_default();
@@ -319,14 +351,14 @@ fn crc_of(file: &File, size: u64) -> Result<u32, Failure> {
         hasher.update(chunk.get(..n).unwrap_or_default());
         off += n as u64;
     }
-    Ok(hasher.finalize())
+    Ok(hasher)
 }
 
 /// Reads one reply record (fixed part, then its bounded message).
 fn read_reply(stream: &Stream) -> Result<Reply, Failure> {
     let lost = |e: io::Error| Failure::conn(format!("waiting for the receiver: {e}"));
     let mut fixed = [0u8; REPLY_SIZE];
-    (&*stream).read_exact(&mut fixed).map_err(lost)?;
+    stream.read_exact(&mut fixed).map_err(lost)?;
     let len = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
     if len > MAX_MESSAGE {
         return Err(Failure::conn(format!(
@@ -336,7 +368,7 @@ fn read_reply(stream: &Stream) -> Result<Reply, Failure> {
     let mut buf = fixed.to_vec();
     buf.resize(REPLY_SIZE + len, 0);
     if let Some(msg) = buf.get_mut(REPLY_SIZE..) {
-        (&*stream).read_exact(msg).map_err(lost)?;
+        stream.read_exact(msg).map_err(lost)?;
     }
     match Reply::decode(&buf) {
         Ok(Some((r, _))) => Ok(r),

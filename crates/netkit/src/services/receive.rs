@@ -239,11 +239,8 @@ impl Receive {
         }
         match self.fixed {
             None => match Header::decode_fixed(&self.head) {
-                Ok(f) => {
-                    self.fixed = Some(f);
-                    // A header may carry no path bytes beyond the fixed part only if
-                    // path_len were 0, which decode_fixed refuses; ask for the path.
-                }
+                // The path (at least one byte) comes next.
+                Ok(f) => self.fixed = Some(f),
                 Err(e) => self.fatal(t, e.to_string()),
             },
             Some(f) => {
