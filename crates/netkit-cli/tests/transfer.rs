@@ -528,3 +528,17 @@ fn send_reports_each_file_and_fails_for_missing_ones() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn serve_receive_refuses_a_missing_root() {
+    let tmp = TempDir::new("xfer-noroot");
+    let missing = tmp.path("missing");
+    let mut cmd = Command::new(netkit());
+    cmd.args(["serve", "receive", "--listen", "127.0.0.1:0", "--root"])
+        .arg(&missing);
+    let out = run_bounded(cmd, b"", STEP);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("netkit: receive root"), "{err}");
+    assert!(!missing.exists());
+}
