@@ -65,7 +65,8 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
         }
         "chargen" => {
             let s = dial(addr);
-            let mut buf = vec![0u8; 20_000];
+            // Far more than the socket buffers hold: the producer keeps producing.
+            let mut buf = vec![0u8; 8 << 20];
             s.read_exact(&mut buf).unwrap();
             assert!(
                 buf.iter()
@@ -88,11 +89,19 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
         }
         "chat" => {
             let a = dial(addr);
-            // Let A join before B, then wait for A to hear B join.
-            std::thread::sleep(Duration::from_millis(100));
-            let b = dial(addr);
-            let heard = read_until(&a, "joined");
-            assert!(heard.contains("joined"), "{ctx}: {heard:?}");
+            a.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            // B's join is announced to A once A is a member; retry until it is.
+            let mut b = None;
+            for _ in 0..40 {
+                let candidate = dial(addr);
+                if read_until(&a, "joined").contains("joined") {
+                    b = Some(candidate);
+                    break;
+                }
+            }
+            let b = b.unwrap_or_else(|| panic!("{ctx}: A never heard anyone join"));
+            a.set_read_timeout(Some(STEP)).unwrap();
             b.send_all(b"hi from b\n").unwrap();
             let heard = read_until(&a, "hi from b");
             assert!(heard.contains(": hi from b"), "{ctx}: {heard:?}");
@@ -302,4 +311,51 @@ fn bad_arguments_are_clear_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn no_arguments_serves_echo_on_port_9000() {
+    let mut cmd = std::process::Command::new(util::netkit());
+    cmd.arg("serve");
+    let mut served = match std::net::TcpListener::bind("127.0.0.1:9000") {
+        // Port 9000 is free (we held it a moment): the default must take it.
+        Ok(probe) => {
+            drop(probe);
+            Served::spawn(cmd, 1)
+        }
+        // Something else has port 9000: the error must name it.
+        Err(_) => {
+            let out = cmd.output().unwrap();
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("127.0.0.1:9000"), "{err}");
+            return;
+        }
+    };
+    assert_eq!(served.addrs, ["127.0.0.1:9000"]);
+    let s = dial("127.0.0.1:9000");
+    s.send_all(b"default").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&s), b"default");
+    served.signal(libc::SIGINT);
+    let st = served.wait_exit(STEP);
+    assert!(st.success(), "SIGINT: {st}\n{}", served.log());
+}
+
+#[test]
+fn backlog_and_workers_are_accepted() {
+    let mut served = Served::start(&[
+        "echo",
+        "--mode",
+        "pool",
+        "--workers",
+        "3",
+        "--backlog",
+        "16",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(exchange(&served.addr("tcp"), b"ok"), b"ok");
+    served.signal(libc::SIGINT);
+    assert!(served.wait_exit(STEP).success());
 }

@@ -259,7 +259,7 @@ fn grace_period_end_closes_connections_left_and_exits_0() {
         assert!(st.success(), "{mode}: exit {st}\n{}", served.log());
         if mode != "fork" {
             assert!(
-                served.log().contains("shutting down"),
+                served.wait_log("shutting down", STEP),
                 "{mode}: {}",
                 served.log()
             );

@@ -25,7 +25,9 @@ pub(crate) enum Forked {
 ///
 /// Only the calling thread exists in the child: the child must do nothing that
 /// waits for another thread (it serves one connection on this thread and calls
-/// [`exit_child`]).
+/// [`exit_child`]). The forking server's other threads (datagram loops) hold no
+/// lock the child needs, except stderr's while they log an error, which is why
+/// they log only on failures.
 pub(crate) fn fork() -> io::Result<Forked> {
     // Output buffered in this process would otherwise be written twice.
     let _ = io::stdout().flush();

@@ -40,31 +40,35 @@
 //! Out of scope: the event-loop reactor (its own module), HTTP, address parsing
 //! and socket options (`net`).
 
+mod conn;
+mod datagram;
 mod fork;
 mod handler;
+mod modes;
 mod runner;
 mod shutdown;
 mod sys;
 
 use std::fmt;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::net::{Address, Datagram, ListenOptions, Listener, Stream};
-use crate::protocol::{
-    Boxed, CloseReason, ConnInfo, DatagramService, DynFactory, Factory, PeerAddr,
-};
+use crate::net::{Address, Datagram, ListenOptions, Listener};
+use crate::protocol::{Boxed, DatagramService, DynFactory, Factory};
 
 pub use handler::{Conn, DatagramHandler, DatagramRequest, Handler, ServiceHandler};
 pub use runner::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
 pub use shutdown::ShutdownHandle;
 
-use shutdown::{ActiveGuard, Lifecycle};
+use conn::Ctx;
+use datagram::serve_datagrams;
+use modes::{
+    serve_fork, serve_pool, serve_sequential, serve_threads, wait_for_connections, Acceptor,
+    Watchdog,
+};
+use shutdown::Lifecycle;
 
 /// The default longest line a [`Conn::read_line`] accepts (64 KiB).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -366,6 +370,9 @@ impl ServerBuilder {
         if self.config.workers == 0 {
             self.config.workers = thread::available_parallelism().map_or(2, |n| n.get());
         }
+        let mut addresses: Vec<Address> =
+            self.listeners.iter().map(|l| l.local_address()).collect();
+        addresses.extend(self.datagrams.iter().map(|d| d.local_address()));
         for a in &self.addrs {
             let bind_err = |source| ServerError::Bind {
                 addr: a.to_string(),
@@ -373,9 +380,11 @@ impl ServerBuilder {
             };
             if a.is_stream() {
                 let l = Listener::bind(a, &self.listen).map_err(bind_err)?;
+                addresses.push(l.local_address());
                 self.listeners.push(l);
             } else {
                 let d = Datagram::bind(a).map_err(bind_err)?;
+                addresses.push(d.local_address());
                 self.datagrams.push(d);
             }
         }
@@ -388,6 +397,7 @@ impl ServerBuilder {
             Vec::new()
         };
         Ok(Server {
+            addresses,
             listeners: self.listeners,
             datagrams: self.datagrams,
             config: self.config,
@@ -435,6 +445,7 @@ impl ServerBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Server {
+    addresses: Vec<Address>,
     listeners: Vec<Listener>,
     datagrams: Vec<Datagram>,
     config: Config,
@@ -467,12 +478,10 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// The bound addresses, with real ports: stream listeners first, then
-    /// datagram sockets.
+    /// The bound addresses, with real ports, in the order they were given
+    /// (sockets passed already bound first).
     pub fn local_addresses(&self) -> Vec<Address> {
-        let streams = self.listeners.iter().map(|l| l.local_address());
-        let dgrams = self.datagrams.iter().map(|d| d.local_address());
-        streams.chain(dgrams).collect()
+        self.addresses.clone()
     }
 
     /// The server's mode.
@@ -575,462 +584,4 @@ fn register_signals(life: &Lifecycle) -> Result<Vec<signal_hook::SigId>, ServerE
         )?);
     }
     Ok(ids)
-}
-
-/// What every connection needs: the app, the limits, the lifecycle.
-struct Ctx {
-    app: StreamApp,
-    config: Config,
-    life: Arc<Lifecycle>,
-}
-
-impl Ctx {
-    /// Counts a connection in flight; tracks a blocking handler's socket.
-    fn enter(&self, stream: &Stream) -> ActiveGuard {
-        let mut guard = self.life.enter();
-        if matches!(self.app, StreamApp::Handler(_)) {
-            guard.track(stream);
-        }
-        guard
-    }
-
-    /// Whether the connection limit allows another connection.
-    fn below_limit(&self, active: usize) -> bool {
-        self.config.max_conns.map_or(true, |m| active < m)
-    }
-
-    /// Serves one connection to the end, logging failures and panics.
-    fn serve(&self, stream: Stream, peer: PeerAddr) {
-        tracing::debug!(%peer, "connection");
-        let result = panic::catch_unwind(AssertUnwindSafe(|| self.serve_inner(stream, &peer)));
-        if let Err(p) = result {
-            tracing::error!(%peer, "handler panicked: {}", panic_message(&p));
-        }
-    }
-
-    fn serve_inner(&self, stream: Stream, peer: &PeerAddr) {
-        let local = stream.local_addr().unwrap_or(PeerAddr::Unix(None));
-        match &self.app {
-            StreamApp::Protocol(f) => {
-                let info = ConnInfo {
-                    peer: peer.clone(),
-                    local: local.clone(),
-                };
-                let mut proto = f.build(&info);
-                let reason = runner::run(
-                    &stream,
-                    &mut *proto,
-                    peer.clone(),
-                    local,
-                    self.config.idle,
-                    &self.life,
-                );
-                log_close(peer, &reason);
-            }
-            StreamApp::Handler(h) => {
-                if let Err(e) = stream.set_nonblocking(false) {
-                    tracing::warn!(%peer, "cannot make the socket blocking: {e}");
-                    return;
-                }
-                if let Some(idle) = self.config.idle {
-                    if let Err(e) = stream.set_read_timeout(Some(idle)) {
-                        tracing::warn!(%peer, "cannot set the idle timeout: {e}");
-                    }
-                }
-                let shutdown = ShutdownHandle {
-                    inner: self.life.clone(),
-                };
-                let mut conn =
-                    Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
-                run_handler(&**h, &mut conn);
-            }
-        }
-    }
-}
-
-/// Runs a handler's `setup`, `handle` and `finish`, logging errors.
-fn run_handler(h: &dyn Handler, conn: &mut Conn) {
-    if let Err(e) = h.setup(conn) {
-        log_handler_error(conn.peer_addr(), "setup", &e);
-        return;
-    }
-    if let Err(e) = h.handle(conn) {
-        log_handler_error(conn.peer_addr(), "handle", &e);
-    }
-    if let Err(e) = h.finish(conn) {
-        log_handler_error(conn.peer_addr(), "finish", &e);
-    }
-}
-
-fn log_handler_error(peer: &PeerAddr, stage: &str, e: &io::Error) {
-    match e.kind() {
-        io::ErrorKind::TimedOut => tracing::info!(%peer, "idle timeout: closing the connection"),
-        io::ErrorKind::InvalidData => tracing::warn!(%peer, "{stage}: {e}; closing the connection"),
-        _ => tracing::warn!(%peer, "handler {stage} failed: {e}"),
-    }
-}
-
-/// Logs why a Protocol connection ended.
-fn log_close(peer: &PeerAddr, reason: &CloseReason) {
-    match reason {
-        CloseReason::Done | CloseReason::Aborted => tracing::debug!(%peer, "{reason}"),
-        CloseReason::IdleTimeout => tracing::info!(%peer, "idle timeout: closing the connection"),
-        CloseReason::Shutdown => tracing::info!(%peer, "closed: {reason}"),
-        _ => tracing::info!(%peer, "{reason}"),
-    }
-}
-
-/// The text of a panic payload.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
-
-/// The accept side: polls every listener plus the stop and wake pipes.
-struct Acceptor<'a> {
-    listeners: &'a [Listener],
-    life: &'a Lifecycle,
-    next: usize,
-    paused_until: Option<Instant>,
-}
-
-impl<'a> Acceptor<'a> {
-    fn new(listeners: &'a [Listener], life: &'a Lifecycle) -> Self {
-        Acceptor {
-            listeners,
-            life,
-            next: 0,
-            paused_until: None,
-        }
-    }
-
-    /// Waits for the next connection while `open()` says there is room; `None`
-    /// once the server is stopping.
-    fn accept(&mut self, open: &mut dyn FnMut() -> bool) -> io::Result<Option<(Stream, PeerAddr)>> {
-        loop {
-            if self.paused_until.is_some_and(|t| Instant::now() >= t) {
-                self.paused_until = None;
-            }
-            let listening = self.paused_until.is_none() && open();
-            let mut fds = vec![
-                sys::PollFd::new(self.life.stop_fd(), sys::READ),
-                sys::PollFd::new(self.life.wake_fd(), sys::READ),
-            ];
-            if listening {
-                fds.extend(
-                    self.listeners
-                        .iter()
-                        .map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ)),
-                );
-            }
-            sys::poll(&mut fds, self.paused_until)?;
-            if fds[0].has(sys::READ) {
-                self.life.begin();
-                return Ok(None);
-            }
-            if fds[1].has(sys::READ) {
-                self.life.drain_wake();
-            }
-            if !listening {
-                continue;
-            }
-            let n = self.listeners.len();
-            for k in 0..n {
-                let i = (self.next + k) % n;
-                if !fds
-                    .get(2 + i)
-                    .is_some_and(|f| f.has(sys::READ | sys::HANGUP))
-                {
-                    continue;
-                }
-                let Some(l) = self.listeners.get(i) else {
-                    continue;
-                };
-                match l.accept() {
-                    Ok(conn) => {
-                        self.next = (i + 1) % n;
-                        return Ok(Some(conn));
-                    }
-                    Err(e) if is_transient(&e) => {}
-                    Err(e) => {
-                        tracing::warn!("accept on {} failed: {e}; pausing", l.local_address());
-                        self.paused_until = Some(sys::after(ACCEPT_PAUSE));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Accept errors that only mean "try again" (the connection went away first).
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-    ) || e.raw_os_error() == Some(libc::EPROTO)
-}
-
-/// `sequential`: each connection served to the end on the accepting thread.
-fn serve_sequential(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
-    while let Some((stream, peer)) = acc.accept(&mut || true)? {
-        let _guard = ctx.enter(&stream);
-        ctx.serve(stream, peer);
-    }
-    Ok(())
-}
-
-/// `threads`: a thread per connection, within `max_conns`.
-fn serve_threads(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
-    while let Some((stream, peer)) = acc.accept(&mut || ctx.below_limit(ctx.life.active()))? {
-        let guard = ctx.enter(&stream);
-        let c = ctx.clone();
-        let spawned = thread::Builder::new()
-            .name("netkit-conn".into())
-            .spawn(move || {
-                let _guard = guard;
-                c.serve(stream, peer);
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start a connection thread: {e}; connection dropped");
-        }
-    }
-    Ok(())
-}
-
-/// A pool job: an accepted connection, counted in flight while queued.
-type Job = (Stream, PeerAddr, ActiveGuard);
-
-/// `pool`: `workers` threads take connections from a queue of `workers` slots;
-/// while every worker is busy and the queue is full, accepting stops.
-fn serve_pool(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
-    let workers = ctx.config.workers.max(1);
-    let (tx, rx) = mpsc::sync_channel::<Job>(workers);
-    let rx = Arc::new(Mutex::new(rx));
-    for _ in 0..workers {
-        let (rx, c) = (rx.clone(), ctx.clone());
-        thread::Builder::new()
-            .name("netkit-worker".into())
-            .spawn(move || worker(&rx, &c))?;
-    }
-    let capacity = workers * 2;
-    let mut open = || {
-        let active = ctx.life.active();
-        active < capacity && ctx.below_limit(active)
-    };
-    while let Some((stream, peer)) = acc.accept(&mut open)? {
-        let guard = ctx.enter(&stream);
-        if tx.send((stream, peer, guard)).is_err() {
-            tracing::error!("the worker pool is gone; connection dropped");
-        }
-    }
-    Ok(())
-}
-
-/// A pool worker: serves queued connections until the queue closes.
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, ctx: &Ctx) {
-    loop {
-        let job = {
-            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            rx.recv()
-        };
-        let Ok((stream, peer, guard)) = job else {
-            return;
-        };
-        ctx.serve(stream, peer);
-        drop(guard);
-    }
-}
-
-/// `fork`: a child process per connection, within `max_conns`; children are
-/// reaped as they exit.
-fn serve_fork(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
-    let sigchld = signal_hook::low_level::pipe::register(
-        signal_hook::consts::SIGCHLD,
-        ctx.life.wake_writer()?,
-    )?;
-    let mut children = fork::Children::default();
-    let result = fork_loop(ctx, acc, &mut children);
-    drain_children(ctx, &mut children);
-    signal_hook::low_level::unregister(sigchld);
-    result
-}
-
-fn fork_loop(
-    ctx: &Ctx,
-    acc: &mut Acceptor<'_>,
-    children: &mut fork::Children,
-) -> Result<(), ServerError> {
-    loop {
-        let mut open = || {
-            children.reap();
-            ctx.below_limit(children.len())
-        };
-        let Some((stream, peer)) = acc.accept(&mut open)? else {
-            return Ok(());
-        };
-        match fork::fork() {
-            Ok(fork::Forked::Child) => {
-                ctx.serve(stream, peer);
-                fork::exit_child(0);
-            }
-            Ok(fork::Forked::Parent(pid)) => children.add(pid),
-            Err(e) => tracing::error!(%peer, "fork failed: {e}; connection dropped"),
-        }
-    }
-}
-
-/// After a shutdown: waits for the children through the grace period, then
-/// kills the ones left.
-fn drain_children(ctx: &Ctx, children: &mut fork::Children) {
-    let deadline = ctx.life.begin();
-    let kill_at = deadline + Duration::from_millis(500);
-    let give_up = kill_at + AFTER_GRACE;
-    let mut killed = false;
-    loop {
-        children.reap();
-        if children.len() == 0 {
-            return;
-        }
-        let now = Instant::now();
-        if now >= give_up {
-            tracing::warn!("{} child processes did not exit", children.len());
-            return;
-        }
-        if now >= kill_at && !killed {
-            tracing::info!(
-                "grace period over: killing {} child processes",
-                children.len()
-            );
-            children.signal_all(libc::SIGKILL);
-            killed = true;
-        }
-        let next = if killed { give_up } else { kill_at };
-        let mut fds = [sys::PollFd::new(ctx.life.wake_fd(), sys::READ)];
-        let _ = sys::poll(
-            &mut fds,
-            Some(next.min(sys::after(Duration::from_millis(100)))),
-        );
-        ctx.life.drain_wake();
-    }
-}
-
-/// Waits for connections in flight to end: through the grace period (runners and
-/// the watchdog close them when it ends) and a little after.
-fn wait_for_connections(life: &Lifecycle) {
-    let deadline = life.begin();
-    let give_up = deadline + AFTER_GRACE;
-    while life.active() > 0 {
-        if Instant::now() >= give_up {
-            tracing::warn!("{} connections did not finish", life.active());
-            return;
-        }
-        let mut fds = [sys::PollFd::new(life.wake_fd(), sys::READ)];
-        let _ = sys::poll(&mut fds, Some(give_up));
-        life.drain_wake();
-    }
-}
-
-/// Shuts down blocking handlers' sockets when the grace period ends (a blocking
-/// read cannot watch the stop pipe). Stops when dropped.
-struct Watchdog {
-    done: Option<std::os::unix::net::UnixStream>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn spawn(life: &Arc<Lifecycle>) -> io::Result<Watchdog> {
-        let (done_rx, done_tx) = std::os::unix::net::UnixStream::pair()?;
-        let life = life.clone();
-        let thread = thread::Builder::new()
-            .name("netkit-watchdog".into())
-            .spawn(move || {
-                let mut fds = [
-                    sys::PollFd::new(life.stop_fd(), sys::READ),
-                    sys::PollFd::new(done_rx.as_raw_fd(), sys::READ),
-                ];
-                if sys::poll(&mut fds, None).is_err() || fds[1].revents() != 0 {
-                    return;
-                }
-                let deadline = life.begin();
-                let mut fds = [sys::PollFd::new(done_rx.as_raw_fd(), sys::READ)];
-                if matches!(sys::poll(&mut fds, Some(deadline)), Ok(0)) {
-                    let n = life.close_blocking();
-                    if n > 0 {
-                        tracing::info!("grace period over: closed {n} connections");
-                    }
-                }
-            })?;
-        Ok(Watchdog {
-            done: Some(done_tx),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.done.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Serves one datagram socket until the server stops: each datagram goes to the
-/// handler in turn (socketserver's `UDPServer`).
-fn serve_datagrams(sock: &Datagram, h: &dyn DatagramHandler, life: &Lifecycle) {
-    if let Err(e) = sock.set_nonblocking(true) {
-        tracing::error!("cannot serve {}: {e}", sock.local_address());
-        return;
-    }
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let mut fds = [
-            sys::PollFd::new(life.stop_fd(), sys::READ),
-            sys::PollFd::new(sock.as_raw_fd(), sys::READ),
-        ];
-        if let Err(e) = sys::poll(&mut fds, None) {
-            tracing::error!("poll failed on {}: {e}", sock.local_address());
-            return;
-        }
-        if fds[0].has(sys::READ) {
-            life.begin();
-            return;
-        }
-        for _ in 0..64 {
-            match sock.recv_from(&mut buf) {
-                Ok(r) => {
-                    let data = buf.get(..r.len).unwrap_or(&[]);
-                    let mut req = DatagramRequest {
-                        data,
-                        peer: &r.peer,
-                        socket: sock,
-                        truncated: r.truncated,
-                    };
-                    let res = panic::catch_unwind(AssertUnwindSafe(|| h.handle(&mut req)));
-                    match res {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::warn!(peer = %r.peer, "datagram handler failed: {e}")
-                        }
-                        Err(p) => {
-                            tracing::error!(peer = %r.peer, "datagram handler panicked: {}", panic_message(&p))
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // ICMP errors from an earlier reply (ECONNREFUSED) land here.
-                    tracing::debug!("recv on {} failed: {e}", sock.local_address());
-                    break;
-                }
-            }
-        }
-    }
 }

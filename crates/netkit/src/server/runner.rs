@@ -73,6 +73,7 @@ pub(crate) fn run(
         eof: false,
         fin_sent: false,
         backpressure: false,
+        producing: false,
         last_recv: Instant::now(),
         last_sent: Instant::now(),
         grace: None,
@@ -273,6 +274,7 @@ struct Runner<'a> {
     eof: bool,
     fin_sent: bool,
     backpressure: bool,
+    producing: bool,
     last_recv: Instant,
     last_sent: Instant,
     grace: Option<Instant>,
@@ -360,8 +362,11 @@ impl Runner<'_> {
     }
 
     /// Asks a producer for output while the queue is below the low watermark.
+    /// A producer that had nothing to give is asked again after the next event,
+    /// not on every writable wakeup (that would spin).
     fn produce(&mut self, proto: &mut dyn Protocol) {
-        if !proto.is_producer() {
+        self.producing = false;
+        if !proto.is_producer() || self.tx.done() || self.tx.shut_wr {
             return;
         }
         for _ in 0..PRODUCE_BUDGET {
@@ -373,6 +378,7 @@ impl Runner<'_> {
             if self.tx.buffered() == before {
                 return;
             }
+            self.producing = true;
         }
     }
 
@@ -428,7 +434,8 @@ impl Runner<'_> {
         if self.wants_read() {
             events |= sys::READ;
         }
-        if self.tx.buffered() > 0 {
+        // A producer is asked for more whenever the socket can take it.
+        if self.tx.buffered() > 0 || self.producing {
             events |= sys::WRITE;
         }
         let mut fds = [
@@ -445,10 +452,7 @@ impl Runner<'_> {
             (None, Some(_)) => fallback = Some(sys::after(MAILBOX_FALLBACK)),
             (None, None) => {}
         }
-        let idle = match self.idle {
-            Some(d) => Some(self.idle_since() + d),
-            _ => None,
-        };
+        let idle = self.idle.map(|d| self.idle_since() + d);
         let timer = self.tx.timers.first().map(|(at, _)| *at);
         let deadline = sys::earliest([timer, idle, self.grace, fallback]);
         sys::poll(&mut fds, deadline)?;

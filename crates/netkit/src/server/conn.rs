@@ -1,0 +1,130 @@
+//! Serving one stream connection, whatever the mode: build the Protocol and run
+//! it through the runner, or run the blocking handler's setup, handle and finish;
+//! contain a panic and log failures with the peer's address.
+//!
+//! Out of scope: accepting and the modes (`modes.rs`).
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::net::Stream;
+use crate::protocol::{CloseReason, ConnInfo, PeerAddr};
+
+use super::runner;
+use super::shutdown::{ActiveGuard, Lifecycle};
+use super::{Config, Conn, Handler, ShutdownHandle, StreamApp};
+
+/// What every connection needs: the app, the limits, the lifecycle.
+pub(super) struct Ctx {
+    pub(super) app: StreamApp,
+    pub(super) config: Config,
+    pub(super) life: Arc<Lifecycle>,
+}
+
+impl Ctx {
+    /// Counts a connection in flight; tracks a blocking handler's socket.
+    pub(super) fn enter(&self, stream: &Stream) -> ActiveGuard {
+        let mut guard = self.life.enter();
+        if matches!(self.app, StreamApp::Handler(_)) {
+            guard.track(stream);
+        }
+        guard
+    }
+
+    /// Whether the connection limit allows another connection.
+    pub(super) fn below_limit(&self, active: usize) -> bool {
+        self.config.max_conns.map_or(true, |m| active < m)
+    }
+
+    /// Serves one connection to the end, logging failures and panics.
+    pub(super) fn serve(&self, stream: Stream, peer: PeerAddr) {
+        tracing::debug!(%peer, "connection");
+        let result = panic::catch_unwind(AssertUnwindSafe(|| self.serve_inner(stream, &peer)));
+        if let Err(p) = result {
+            tracing::error!(%peer, "handler panicked: {}", panic_message(&p));
+        }
+    }
+
+    fn serve_inner(&self, stream: Stream, peer: &PeerAddr) {
+        let local = stream.local_addr().unwrap_or(PeerAddr::Unix(None));
+        match &self.app {
+            StreamApp::Protocol(f) => {
+                let info = ConnInfo {
+                    peer: peer.clone(),
+                    local: local.clone(),
+                };
+                let mut proto = f.build(&info);
+                let reason = runner::run(
+                    &stream,
+                    &mut *proto,
+                    peer.clone(),
+                    local,
+                    self.config.idle,
+                    &self.life,
+                );
+                log_close(peer, &reason);
+            }
+            StreamApp::Handler(h) => {
+                if let Err(e) = stream.set_nonblocking(false) {
+                    tracing::warn!(%peer, "cannot make the socket blocking: {e}");
+                    return;
+                }
+                if let Some(idle) = self.config.idle {
+                    if let Err(e) = stream.set_read_timeout(Some(idle)) {
+                        tracing::warn!(%peer, "cannot set the idle timeout: {e}");
+                    }
+                }
+                let shutdown = ShutdownHandle {
+                    inner: self.life.clone(),
+                };
+                let mut conn =
+                    Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
+                run_handler(&**h, &mut conn);
+            }
+        }
+    }
+}
+
+/// Runs a handler's `setup`, `handle` and `finish`, logging errors.
+fn run_handler(h: &dyn Handler, conn: &mut Conn) {
+    if let Err(e) = h.setup(conn) {
+        log_handler_error(conn.peer_addr(), "setup", &e);
+        return;
+    }
+    if let Err(e) = h.handle(conn) {
+        log_handler_error(conn.peer_addr(), "handle", &e);
+    }
+    if let Err(e) = h.finish(conn) {
+        log_handler_error(conn.peer_addr(), "finish", &e);
+    }
+}
+
+fn log_handler_error(peer: &PeerAddr, stage: &str, e: &io::Error) {
+    match e.kind() {
+        io::ErrorKind::TimedOut => tracing::info!(%peer, "idle timeout: closing the connection"),
+        io::ErrorKind::InvalidData => tracing::warn!(%peer, "{stage}: {e}; closing the connection"),
+        _ => tracing::warn!(%peer, "handler {stage} failed: {e}"),
+    }
+}
+
+/// Logs why a Protocol connection ended.
+fn log_close(peer: &PeerAddr, reason: &CloseReason) {
+    match reason {
+        CloseReason::Done | CloseReason::Aborted => tracing::debug!(%peer, "{reason}"),
+        CloseReason::IdleTimeout => tracing::info!(%peer, "idle timeout: closing the connection"),
+        CloseReason::Shutdown => tracing::info!(%peer, "closed: {reason}"),
+        _ => tracing::info!(%peer, "{reason}"),
+    }
+}
+
+/// The text of a panic payload.
+pub(super) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

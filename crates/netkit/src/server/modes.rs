@@ -1,0 +1,311 @@
+//! The concurrency modes: the accept loop (poll(2) over every listener plus the
+//! stop and wake pipes) and what each mode does with an accepted connection —
+//! serve it inline (`sequential`), on a new thread (`threads`), through a worker
+//! pool with a bounded queue (`pool`) or in a child process (`fork`) — and how
+//! each drains at shutdown.
+//!
+//! Out of scope: serving a connection (`conn.rs`), the fork system calls
+//! (`fork.rs`).
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::net::{Listener, Stream};
+use crate::protocol::PeerAddr;
+
+use super::conn::Ctx;
+use super::shutdown::{ActiveGuard, Lifecycle};
+use super::{fork, sys, ServerError, ACCEPT_PAUSE, AFTER_GRACE};
+
+/// The accept side: polls every listener plus the stop and wake pipes.
+pub(super) struct Acceptor<'a> {
+    listeners: &'a [Listener],
+    life: &'a Lifecycle,
+    next: usize,
+    paused_until: Option<Instant>,
+}
+
+impl<'a> Acceptor<'a> {
+    pub(super) fn new(listeners: &'a [Listener], life: &'a Lifecycle) -> Self {
+        Acceptor {
+            listeners,
+            life,
+            next: 0,
+            paused_until: None,
+        }
+    }
+
+    /// Waits for the next connection while `open()` says there is room; `None`
+    /// once the server is stopping.
+    fn accept(&mut self, open: &mut dyn FnMut() -> bool) -> io::Result<Option<(Stream, PeerAddr)>> {
+        loop {
+            if self.paused_until.is_some_and(|t| Instant::now() >= t) {
+                self.paused_until = None;
+            }
+            let listening = self.paused_until.is_none() && open();
+            let mut fds = vec![
+                sys::PollFd::new(self.life.stop_fd(), sys::READ),
+                sys::PollFd::new(self.life.wake_fd(), sys::READ),
+            ];
+            if listening {
+                fds.extend(
+                    self.listeners
+                        .iter()
+                        .map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ)),
+                );
+            }
+            sys::poll(&mut fds, self.paused_until)?;
+            if fds[0].has(sys::READ) {
+                self.life.begin();
+                return Ok(None);
+            }
+            if fds[1].has(sys::READ) {
+                self.life.drain_wake();
+            }
+            if !listening {
+                continue;
+            }
+            let n = self.listeners.len();
+            for k in 0..n {
+                let i = (self.next + k) % n;
+                if !fds
+                    .get(2 + i)
+                    .is_some_and(|f| f.has(sys::READ | sys::HANGUP))
+                {
+                    continue;
+                }
+                let Some(l) = self.listeners.get(i) else {
+                    continue;
+                };
+                match l.accept() {
+                    Ok(conn) => {
+                        self.next = (i + 1) % n;
+                        return Ok(Some(conn));
+                    }
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) => {
+                        tracing::warn!("accept on {} failed: {e}; pausing", l.local_address());
+                        self.paused_until = Some(sys::after(ACCEPT_PAUSE));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Accept errors that only mean "try again" (the connection went away first).
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+    ) || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// `sequential`: each connection served to the end on the accepting thread.
+pub(super) fn serve_sequential(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
+    while let Some((stream, peer)) = acc.accept(&mut || true)? {
+        let _guard = ctx.enter(&stream);
+        ctx.serve(stream, peer);
+    }
+    Ok(())
+}
+
+/// `threads`: a thread per connection, within `max_conns`.
+pub(super) fn serve_threads(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
+    while let Some((stream, peer)) = acc.accept(&mut || ctx.below_limit(ctx.life.active()))? {
+        let guard = ctx.enter(&stream);
+        let c = ctx.clone();
+        let spawned = thread::Builder::new()
+            .name("netkit-conn".into())
+            .spawn(move || {
+                let _guard = guard;
+                c.serve(stream, peer);
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a connection thread: {e}; connection dropped");
+        }
+    }
+    Ok(())
+}
+
+/// A pool job: an accepted connection, counted in flight while queued.
+type Job = (Stream, PeerAddr, ActiveGuard);
+
+/// `pool`: `workers` threads take connections from a queue of `workers` slots;
+/// while every worker is busy and the queue is full, accepting stops.
+pub(super) fn serve_pool(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
+    let workers = ctx.config.workers.max(1);
+    let (tx, rx) = mpsc::sync_channel::<Job>(workers);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..workers {
+        let (rx, c) = (rx.clone(), ctx.clone());
+        thread::Builder::new()
+            .name("netkit-worker".into())
+            .spawn(move || worker(&rx, &c))?;
+    }
+    let capacity = workers * 2;
+    let mut open = || {
+        let active = ctx.life.active();
+        active < capacity && ctx.below_limit(active)
+    };
+    while let Some((stream, peer)) = acc.accept(&mut open)? {
+        let guard = ctx.enter(&stream);
+        if tx.send((stream, peer, guard)).is_err() {
+            tracing::error!("the worker pool is gone; connection dropped");
+        }
+    }
+    Ok(())
+}
+
+/// A pool worker: serves queued connections until the queue closes.
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, ctx: &Ctx) {
+    loop {
+        let job = {
+            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+            rx.recv()
+        };
+        let Ok((stream, peer, guard)) = job else {
+            return;
+        };
+        ctx.serve(stream, peer);
+        drop(guard);
+    }
+}
+
+/// `fork`: a child process per connection, within `max_conns`; children are
+/// reaped as they exit.
+pub(super) fn serve_fork(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
+    let sigchld = signal_hook::low_level::pipe::register(
+        signal_hook::consts::SIGCHLD,
+        ctx.life.wake_writer()?,
+    )?;
+    let mut children = fork::Children::default();
+    let result = fork_loop(ctx, acc, &mut children);
+    drain_children(ctx, &mut children);
+    signal_hook::low_level::unregister(sigchld);
+    result
+}
+
+fn fork_loop(
+    ctx: &Ctx,
+    acc: &mut Acceptor<'_>,
+    children: &mut fork::Children,
+) -> Result<(), ServerError> {
+    loop {
+        let mut open = || {
+            children.reap();
+            ctx.below_limit(children.len())
+        };
+        let Some((stream, peer)) = acc.accept(&mut open)? else {
+            return Ok(());
+        };
+        match fork::fork() {
+            Ok(fork::Forked::Child) => {
+                ctx.serve(stream, peer);
+                fork::exit_child(0);
+            }
+            Ok(fork::Forked::Parent(pid)) => children.add(pid),
+            Err(e) => tracing::error!(%peer, "fork failed: {e}; connection dropped"),
+        }
+    }
+}
+
+/// After a shutdown: waits for the children through the grace period, then
+/// kills the ones left.
+fn drain_children(ctx: &Ctx, children: &mut fork::Children) {
+    let deadline = ctx.life.begin();
+    let kill_at = deadline + Duration::from_millis(500);
+    let give_up = kill_at + AFTER_GRACE;
+    let mut killed = false;
+    loop {
+        children.reap();
+        if children.len() == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if now >= give_up {
+            tracing::warn!("{} child processes did not exit", children.len());
+            return;
+        }
+        if now >= kill_at && !killed {
+            tracing::info!(
+                "grace period over: killing {} child processes",
+                children.len()
+            );
+            children.signal_all(libc::SIGKILL);
+            killed = true;
+        }
+        let next = if killed { give_up } else { kill_at };
+        let mut fds = [sys::PollFd::new(ctx.life.wake_fd(), sys::READ)];
+        let _ = sys::poll(
+            &mut fds,
+            Some(next.min(sys::after(Duration::from_millis(100)))),
+        );
+        ctx.life.drain_wake();
+    }
+}
+
+/// Waits for connections in flight to end: through the grace period (runners and
+/// the watchdog close them when it ends) and a little after.
+pub(super) fn wait_for_connections(life: &Lifecycle) {
+    let deadline = life.begin();
+    let give_up = deadline + AFTER_GRACE;
+    while life.active() > 0 {
+        if Instant::now() >= give_up {
+            tracing::warn!("{} connections did not finish", life.active());
+            return;
+        }
+        let mut fds = [sys::PollFd::new(life.wake_fd(), sys::READ)];
+        let _ = sys::poll(&mut fds, Some(give_up));
+        life.drain_wake();
+    }
+}
+
+/// Shuts down blocking handlers' sockets when the grace period ends (a blocking
+/// read cannot watch the stop pipe). Stops when dropped.
+pub(super) struct Watchdog {
+    done: Option<std::os::unix::net::UnixStream>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub(super) fn spawn(life: &Arc<Lifecycle>) -> io::Result<Watchdog> {
+        let (done_rx, done_tx) = std::os::unix::net::UnixStream::pair()?;
+        let life = life.clone();
+        let thread = thread::Builder::new()
+            .name("netkit-watchdog".into())
+            .spawn(move || {
+                let mut fds = [
+                    sys::PollFd::new(life.stop_fd(), sys::READ),
+                    sys::PollFd::new(done_rx.as_raw_fd(), sys::READ),
+                ];
+                if sys::poll(&mut fds, None).is_err() || fds[1].revents() != 0 {
+                    return;
+                }
+                let deadline = life.begin();
+                let mut fds = [sys::PollFd::new(done_rx.as_raw_fd(), sys::READ)];
+                if matches!(sys::poll(&mut fds, Some(deadline)), Ok(0)) {
+                    let n = life.close_blocking();
+                    if n > 0 {
+                        tracing::info!("grace period over: closed {n} connections");
+                    }
+                }
+            })?;
+        Ok(Watchdog {
+            done: Some(done_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
