@@ -25,7 +25,8 @@ DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 IDLE=${IDLE:-10000}
 OUT=${OUT:-$here/results}
-SERVERS=${SERVERS:-"netkit tokio threading asyncio uvloop"}
+# tokio64k: the same tokio server with a 64 KiB buffer (netkit's read size).
+SERVERS=${SERVERS:-"netkit tokio tokio64k threading asyncio uvloop"}
 # name:connections:size:pipeline
 LOADS=${LOADS:-"pp64x1:1:64:1 pp64x50:50:64:1 pp64x1000:1000:64:1 st16kx1:1:16384:16 st16kx50:50:16384:16"}
 NETKIT_TARGET=${NETKIT_TARGET:-${CARGO_TARGET_DIR:-$root/target}}
@@ -47,6 +48,7 @@ server_cmd() {
     case $1 in
         netkit) echo "$NETKIT_TARGET/release/examples/reactor_echo 127.0.0.1:0 1" ;;
         tokio) echo "$TOKIO_TARGET/release/tokio-echo 127.0.0.1:0" ;;
+        tokio64k) echo "$TOKIO_TARGET/release/tokio-echo 127.0.0.1:0 65536" ;;
         threading | asyncio | uvloop) echo "python3 $here/echo_servers.py $1 127.0.0.1:0" ;;
         *) echo "echo.sh: unknown server $1" >&2; exit 2 ;;
     esac

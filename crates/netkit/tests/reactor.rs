@@ -770,3 +770,36 @@ fn a_full_mailbox_closes_its_connection() {
     eventually("the slot to be freed", || srv.handle.connections() == 0);
     srv.stop();
 }
+
+#[test]
+fn a_connect_that_gets_no_answer_times_out() {
+    // A listener with a full accept queue: Linux drops further SYNs, so a new
+    // connect neither succeeds nor fails until its timeout.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&any_port().into()).unwrap();
+    sock.listen(0).unwrap();
+    let target = sock.local_addr().unwrap().as_socket().unwrap();
+    let _queued: Vec<TcpStream> = (0..2)
+        .filter_map(|_| {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.connect_timeout(&target.into(), Duration::from_millis(200))
+                .ok()
+                .map(|()| s.into())
+        })
+        .collect();
+    let client = Running::start(config(1), |_| {});
+    let (tx, _rx) = mpsc::channel();
+    let h = client.handle.connect(
+        target,
+        Client {
+            want: 1,
+            got: Vec::new(),
+            done: tx,
+        },
+        Duration::from_millis(300),
+    );
+    let err = h.wait().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    client.stop();
+}

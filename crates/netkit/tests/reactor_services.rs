@@ -145,19 +145,19 @@ fn the_chat_service_across_two_loops() {
         }
     }
     assert!(srv.handle.connections_per_loop().iter().all(|&n| n > 0));
-    // Each earlier member hears every later join: drain those announcements.
-    let n = clients.len();
-    for (i, c) in clients.iter_mut().enumerate() {
-        for _ in i + 1..n {
-            let mut line = String::new();
-            c.read_line(&mut line).unwrap();
-            assert!(line.contains("joined"), "{line}");
-        }
-    }
     clients[0].get_mut().write_all(b"hello everyone\n").unwrap();
+    // Every other member gets the line, after whatever join announcements it
+    // heard first (which depends on how the loops interleaved the joins).
     for c in clients.iter_mut().skip(1) {
         let mut line = String::new();
-        c.read_line(&mut line).unwrap();
+        for _ in 0..=64 {
+            line.clear();
+            c.read_line(&mut line).unwrap();
+            if !line.starts_with("* ") {
+                break;
+            }
+            assert!(line.ends_with(" joined\n"), "{line}");
+        }
         assert!(line.ends_with(": hello everyone\n"), "{line}");
     }
     drop(clients);

@@ -40,6 +40,38 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Serving a service (what `netkit serve --mode reactor` does)
+//!
+//! ```no_run
+//! use netkit::net::Address;
+//! use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
+//! use netkit::services::{datagram_service, stream_factory, ServiceOptions};
+//!
+//! raise_nofile_limit()?;
+//! let mut reactor = Reactor::new(ReactorConfig {
+//!     workers: 0, // one loop per core
+//!     idle_timeout: Some(std::time::Duration::from_secs(300)),
+//!     max_conns: Some(10_000),
+//!     ..Default::default()
+//! })?;
+//! let opts = ServiceOptions::default();
+//! for a in ["127.0.0.1:9000", "udp://127.0.0.1:9000", "unix:///tmp/echo.sock"] {
+//!     let addr = Address::parse(a)?;
+//!     let local = if addr.is_stream() {
+//!         reactor.listen_dyn(&addr, stream_factory("echo", &opts)?)?
+//!     } else {
+//!         reactor.listen_datagram(&addr, datagram_service("echo", &opts)?)?
+//!     };
+//!     eprintln!("listening on {local}");
+//! }
+//! let handle = reactor.shutdown_handle(); // a signal thread calls handle.shutdown()
+//! reactor.run()?; // returns after shutdown and the grace period
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Inherited listeners (`netkit::net::listen_fds`) go to
+//! [`Reactor::listen_dyn`] as they are.
+//!
 //! # Design
 //!
 //! **Loops and acceptance.** [`ReactorConfig::workers`] loops (default: one per
@@ -96,14 +128,20 @@
 //!
 //! # Twisted parity
 //!
-//! As in Twisted: writes after `close`/`shutdown_write`/`abort` are ignored
-//! (`FileDescriptor.write` drops writes once disconnecting); `close` flushes before
-//! closing (`loseConnection`); `abort` drops the queue (`abortConnection`);
-//! `connection_lost` is always the last call; when the peer has half-closed and the
-//! Protocol has shut down its writing side the connection ends with
-//! [`CloseReason::Done`]; a failed client connection is reported to the caller (the
-//! [`ConnectHandle`], Twisted's `clientConnectionFailed`) and the Protocol never sees
-//! `connection_made` or `connection_lost`.
+//! Matching Twisted: `close` flushes the queue, then closes (`loseConnection`);
+//! `abort` drops the queue and ends with [`CloseReason::Aborted`]
+//! (`abortConnection`); the default `eof_received` closes, as Twisted does for a
+//! protocol that is not `IHalfCloseableProtocol`; `shutdown_write` sends FIN after
+//! the queue (`loseWriteConnection`), and once the peer has half-closed too the
+//! connection ends with [`CloseReason::Done`]; `connection_lost` is always the last
+//! call; `call_later` is `reactor.callLater`; a failed client connection is reported
+//! to the caller (the [`ConnectHandle`], Twisted's `clientConnectionFailed`) and
+//! its Protocol never sees `connection_made` or `connection_lost`.
+//!
+//! Differing from Twisted, as the Protocol contract (and the socket-free test
+//! runner) has it: once a Protocol calls `close`, `abort` or `shutdown_write`, its
+//! later writes are ignored (Twisted still queues writes made while a
+//! `loseConnection` is flushing).
 
 mod conn;
 mod event_loop;
@@ -118,7 +156,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::net::{Address, Listener, StdDatagram, StdListener};
+use crate::net::{Address, Datagram, ListenOptions, Listener, StdDatagram, StdListener};
 use crate::protocol::{Boxed, CloseReason, DatagramService, DynFactory, Factory, Protocol};
 
 #[cfg(doc)]
@@ -228,25 +266,6 @@ fn resolve_one(hp: &crate::net::HostPort) -> io::Result<SocketAddr> {
     })
 }
 
-impl ListenOn {
-    /// Turns `netkit::net` forms into the plain ones.
-    fn resolve(self) -> io::Result<ListenOn> {
-        match self {
-            ListenOn::Address(Address::Tcp(hp)) => Ok(ListenOn::Tcp(resolve_one(&hp)?)),
-            ListenOn::Address(Address::Unix(p)) => Ok(ListenOn::Unix(p)),
-            ListenOn::Address(a) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{a} is a datagram address: serve it with listen_datagram"),
-            )),
-            ListenOn::Listener(l) => Ok(match l.into_std() {
-                StdListener::Tcp(l) => ListenOn::TcpListener(l),
-                StdListener::Unix(l) => ListenOn::UnixListener(l),
-            }),
-            other => Ok(other),
-        }
-    }
-}
-
 impl From<SocketAddr> for ListenOn {
     fn from(a: SocketAddr) -> Self {
         ListenOn::Tcp(a)
@@ -304,25 +323,6 @@ impl From<&Address> for DatagramOn {
 impl From<crate::net::Datagram> for DatagramOn {
     fn from(d: crate::net::Datagram) -> Self {
         DatagramOn::Datagram(d)
-    }
-}
-
-impl DatagramOn {
-    /// Turns `netkit::net` forms into the plain ones.
-    fn resolve(self) -> io::Result<DatagramOn> {
-        match self {
-            DatagramOn::Address(Address::Udp(hp)) => Ok(DatagramOn::Udp(resolve_one(&hp)?)),
-            DatagramOn::Address(Address::UnixDgram(p)) => Ok(DatagramOn::Unix(p)),
-            DatagramOn::Address(a) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{a} is a stream address: serve it with listen"),
-            )),
-            DatagramOn::Datagram(d) => Ok(match d.into_std() {
-                StdDatagram::Udp(s) => DatagramOn::UdpSocket(s),
-                StdDatagram::Unix(s) => DatagramOn::UnixSocket(s),
-            }),
-            other => Ok(other),
-        }
     }
 }
 
@@ -394,6 +394,41 @@ impl From<PathBuf> for ConnectTo {
 impl From<&Path> for ConnectTo {
     fn from(p: &Path) -> Self {
         ConnectTo::Unix(p.to_path_buf())
+    }
+}
+
+/// `n` handles (the socket and `n - 1` duplicates) on one listening socket.
+fn share(l: StdListener, n: usize) -> io::Result<Vec<event_loop::ListenSock>> {
+    let mut all = Vec::with_capacity(n);
+    match l {
+        StdListener::Tcp(l) => {
+            l.set_nonblocking(true)?;
+            for _ in 1..n {
+                let dup = mio::net::TcpListener::from_std(l.try_clone()?);
+                all.push(event_loop::ListenSock::Tcp(dup));
+            }
+            all.push(event_loop::ListenSock::Tcp(
+                mio::net::TcpListener::from_std(l),
+            ));
+        }
+        StdListener::Unix(l) => {
+            l.set_nonblocking(true)?;
+            for _ in 1..n {
+                let dup = mio::net::UnixListener::from_std(l.try_clone()?);
+                all.push(event_loop::ListenSock::Unix(dup));
+            }
+            all.push(event_loop::ListenSock::Unix(
+                mio::net::UnixListener::from_std(l),
+            ));
+        }
+    }
+    Ok(all)
+}
+
+fn dgram_sock(d: StdDatagram) -> io::Result<event_loop::DgramSock> {
+    match d {
+        StdDatagram::Udp(s) => event_loop::DgramSock::udp(s),
+        StdDatagram::Unix(s) => event_loop::DgramSock::unix(s),
     }
 }
 
@@ -469,6 +504,8 @@ pub struct Reactor {
     loops: Vec<Loop>,
     addrs: Vec<Address>,
     owned_paths: Vec<PathBuf>,
+    keep: Vec<Listener>,
+    keep_dgram: Vec<Datagram>,
 }
 
 impl fmt::Debug for Reactor {
@@ -520,6 +557,8 @@ impl Reactor {
             loops,
             addrs: Vec::new(),
             owned_paths: Vec::new(),
+            keep: Vec::new(),
+            keep_dgram: Vec::new(),
         })
     }
 
@@ -539,53 +578,37 @@ impl Reactor {
         on: impl Into<ListenOn>,
         factory: DynFactory,
     ) -> io::Result<Address> {
-        let backlog = self.shared.config.backlog;
         let n = self.loops.len();
-        let (addr, listeners) = match on.into().resolve()? {
-            ListenOn::Tcp(addr) => {
-                let first = sys::bind_tcp(addr, backlog, n > 1)?;
-                let real = first.local_addr()?;
-                let mut all = vec![event_loop::ListenSock::Tcp(
-                    mio::net::TcpListener::from_std(first),
-                )];
-                for _ in 1..n {
-                    let l = sys::bind_tcp(real, backlog, true)?;
-                    all.push(event_loop::ListenSock::Tcp(
-                        mio::net::TcpListener::from_std(l),
-                    ));
-                }
-                (Address::tcp(real), all)
+        let (addr, listeners) = match on.into() {
+            ListenOn::Tcp(sa) => self.bind_per_loop(&Address::tcp(sa))?,
+            ListenOn::Unix(p) => self.bind_shared(&Address::Unix(p))?,
+            ListenOn::Address(a @ Address::Tcp(_)) => self.bind_per_loop(&a)?,
+            ListenOn::Address(a @ Address::Unix(_)) => self.bind_shared(&a)?,
+            ListenOn::Address(a) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{a} is a datagram address: serve it with listen_datagram"),
+                ))
+            }
+            ListenOn::Listener(l) => {
+                let addr = l.local_address();
+                let dup = l.try_clone()?;
+                // The original stays open until the reactor is dropped, so that a
+                // Unix listener the caller bound removes its socket file then.
+                self.keep.push(l);
+                (addr, share(dup.into_std(), n)?)
             }
             ListenOn::TcpListener(l) => {
-                l.set_nonblocking(true)?;
-                let real = l.local_addr()?;
-                let mut all = Vec::with_capacity(n);
-                for _ in 1..n {
-                    all.push(event_loop::ListenSock::Tcp(
-                        mio::net::TcpListener::from_std(l.try_clone()?),
-                    ));
-                }
-                all.push(event_loop::ListenSock::Tcp(
-                    mio::net::TcpListener::from_std(l),
-                ));
-                (Address::tcp(real), all)
-            }
-            ListenOn::Unix(path) => {
-                let l = sys::bind_unix(&path, backlog)?;
-                self.owned_paths.push(path.clone());
-                (Address::Unix(path), Self::share_unix(l, n)?)
+                let addr = Address::tcp(l.local_addr()?);
+                (addr, share(StdListener::Tcp(l), n)?)
             }
             ListenOn::UnixListener(l) => {
-                l.set_nonblocking(true)?;
                 let path = l
                     .local_addr()?
                     .as_pathname()
                     .map(Path::to_path_buf)
                     .unwrap_or_default();
-                (Address::Unix(path), Self::share_unix(l, n)?)
-            }
-            ListenOn::Address(_) | ListenOn::Listener(_) => {
-                return Err(io::Error::other("unresolved listen address"))
+                (Address::Unix(path), share(StdListener::Unix(l), n)?)
             }
         };
         let local = match &listeners.first() {
@@ -604,18 +627,47 @@ impl Reactor {
         Ok(addr)
     }
 
-    fn share_unix(l: UnixListener, n: usize) -> io::Result<Vec<event_loop::ListenSock>> {
-        l.set_nonblocking(true)?;
-        let mut all = Vec::with_capacity(n);
-        for _ in 1..n {
-            all.push(event_loop::ListenSock::Unix(
-                mio::net::UnixListener::from_std(l.try_clone()?),
-            ));
+    fn listen_options(&self, reuse_port: bool) -> ListenOptions {
+        ListenOptions {
+            backlog: self.shared.config.backlog,
+            reuse_port,
+            reuse_addr: true,
+            nonblocking: true,
         }
-        all.push(event_loop::ListenSock::Unix(
-            mio::net::UnixListener::from_std(l),
-        ));
-        Ok(all)
+    }
+
+    /// TCP: one listener per loop on the same port, with `SO_REUSEPORT`.
+    fn bind_per_loop(&mut self, a: &Address) -> io::Result<(Address, Vec<event_loop::ListenSock>)> {
+        let n = self.loops.len();
+        let first = Listener::bind(a, &self.listen_options(n > 1))?;
+        let real = first.local_address();
+        let mut all = vec![first];
+        for _ in 1..n {
+            all.push(Listener::bind(&real, &self.listen_options(true))?);
+        }
+        let socks = all
+            .into_iter()
+            .map(|l| match l.into_std() {
+                StdListener::Tcp(l) => {
+                    event_loop::ListenSock::Tcp(mio::net::TcpListener::from_std(l))
+                }
+                StdListener::Unix(l) => {
+                    event_loop::ListenSock::Unix(mio::net::UnixListener::from_std(l))
+                }
+            })
+            .collect();
+        Ok((real, socks))
+    }
+
+    /// Unix: one listener whose descriptor every loop shares; the reactor removes
+    /// its socket file when it stops.
+    fn bind_shared(&mut self, a: &Address) -> io::Result<(Address, Vec<event_loop::ListenSock>)> {
+        let l = Listener::bind(a, &self.listen_options(false))?;
+        let addr = l.local_address();
+        if let Address::Unix(p) = &addr {
+            self.owned_paths.push(p.clone());
+        }
+        Ok((addr, share(l.into_std(), self.loops.len())?))
     }
 
     /// Serves datagrams on `on` with `service` (`reactor.listenUDP`), on the first
@@ -625,23 +677,20 @@ impl Reactor {
         on: impl Into<DatagramOn>,
         service: Arc<dyn DatagramService>,
     ) -> io::Result<Address> {
-        let (addr, sock) = match on.into().resolve()? {
-            DatagramOn::Udp(a) => {
-                let s = std::net::UdpSocket::bind(a)?;
-                (
-                    Address::udp(s.local_addr()?),
-                    event_loop::DgramSock::udp(s)?,
-                )
+        let (addr, sock) = match on.into() {
+            DatagramOn::Udp(sa) => self.bind_datagram(&Address::udp(sa))?,
+            DatagramOn::Unix(p) => self.bind_datagram(&Address::UnixDgram(p))?,
+            DatagramOn::Address(a) => self.bind_datagram(&a)?,
+            DatagramOn::Datagram(d) => {
+                let addr = d.local_address();
+                let dup = d.try_clone()?;
+                self.keep_dgram.push(d);
+                (addr, dgram_sock(dup.into_std())?)
             }
             DatagramOn::UdpSocket(s) => (
                 Address::udp(s.local_addr()?),
                 event_loop::DgramSock::udp(s)?,
             ),
-            DatagramOn::Unix(p) => {
-                let s = UnixDatagram::bind(&p)?;
-                self.owned_paths.push(p.clone());
-                (Address::UnixDgram(p), event_loop::DgramSock::unix(s)?)
-            }
             DatagramOn::UnixSocket(s) => {
                 let p = s
                     .local_addr()?
@@ -650,9 +699,6 @@ impl Reactor {
                     .unwrap_or_default();
                 (Address::UnixDgram(p), event_loop::DgramSock::unix(s)?)
             }
-            DatagramOn::Address(_) | DatagramOn::Datagram(_) => {
-                return Err(io::Error::other("unresolved datagram address"))
-            }
         };
         match self.loops.first_mut() {
             Some(lp) => lp.add_datagram(sock, service)?,
@@ -660,6 +706,21 @@ impl Reactor {
         }
         self.addrs.push(addr.clone());
         Ok(addr)
+    }
+
+    fn bind_datagram(&mut self, a: &Address) -> io::Result<(Address, event_loop::DgramSock)> {
+        if a.is_stream() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{a} is a stream address: serve it with listen"),
+            ));
+        }
+        let d = Datagram::bind(a)?;
+        let addr = d.local_address();
+        if let Address::UnixDgram(p) = &addr {
+            self.owned_paths.push(p.clone());
+        }
+        Ok((addr, dgram_sock(d.into_std())?))
     }
 
     /// Every address served so far, with real ports, in the order added; their
@@ -698,10 +759,8 @@ impl Reactor {
     /// # Errors
     ///
     /// The first error a loop stopped on (an `epoll_wait` failure).
-    pub fn run(self) -> io::Result<()> {
-        let Reactor {
-            loops, owned_paths, ..
-        } = self;
+    pub fn run(mut self) -> io::Result<()> {
+        let loops = std::mem::take(&mut self.loops);
         let mut iter = loops.into_iter();
         let first = iter.next();
         let mut threads = Vec::new();
@@ -720,10 +779,17 @@ impl Reactor {
                 result = r;
             }
         }
-        for p in owned_paths {
+        drop(self);
+        result
+    }
+}
+
+impl Drop for Reactor {
+    /// Removes the Unix socket files the reactor bound (also when it never ran).
+    fn drop(&mut self) {
+        for p in &self.owned_paths {
             let _ = std::fs::remove_file(p);
         }
-        result
     }
 }
 
@@ -779,6 +845,35 @@ impl Handle {
     /// handle reports the error (Twisted's `clientConnectionFailed`). Callable
     /// before [`Reactor::run`] (the connect starts when the loops do) and while it
     /// runs, from any thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netkit::protocol::{Protocol, Transport};
+    /// use netkit::reactor::{Reactor, ReactorConfig};
+    ///
+    /// struct Hello;
+    /// impl Protocol for Hello {
+    ///     fn connection_made(&mut self, t: &mut dyn Transport) {
+    ///         t.write(b"hello");
+    ///         t.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8], _: &mut dyn Transport) {}
+    /// }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let reactor = Reactor::new(ReactorConfig { workers: 1, ..Default::default() })?;
+    /// let handle = reactor.handle();
+    /// let running = std::thread::spawn(move || reactor.run());
+    /// let connected = handle.connect(server.local_addr()?, Hello, Duration::from_secs(5));
+    /// connected.wait()?;
+    /// let (mut conn, _) = server.accept()?;
+    /// let mut got = String::new();
+    /// std::io::Read::read_to_string(&mut conn, &mut got)?;
+    /// assert_eq!(got, "hello");
+    /// handle.shutdown();
+    /// running.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(
         &self,
         to: impl Into<ConnectTo>,

@@ -1,43 +1,7 @@
-//! The reactor's platform corner: binding its listening sockets with the options
-//! it needs (`SO_REUSEPORT`, backlog) and raising `RLIMIT_NOFILE`. Nothing here
-//! knows about Protocols or loops.
+//! The reactor's platform corner: raising `RLIMIT_NOFILE`. Nothing here knows
+//! about Protocols or loops; sockets are bound through `netkit::net`.
 
 use std::io;
-use std::net::SocketAddr;
-use std::os::unix::net::UnixListener;
-use std::path::Path;
-
-use socket2::{Domain, SockAddr, Socket, Type};
-
-/// Binds a non-blocking TCP listener (`SO_REUSEADDR`, and `SO_REUSEPORT` when
-/// `reuse_port`, so each loop can bind its own on the same port).
-pub(crate) fn bind_tcp(
-    addr: SocketAddr,
-    backlog: i32,
-    reuse_port: bool,
-) -> io::Result<std::net::TcpListener> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    sock.set_reuse_address(true)?;
-    if reuse_port {
-        sock.set_reuse_port(true)?;
-    }
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.bind(&addr.into())?;
-    sock.listen(backlog)?;
-    sock.set_nonblocking(true)?;
-    Ok(sock.into())
-}
-
-/// Binds a non-blocking Unix stream listener at `path` with `backlog`.
-pub(crate) fn bind_unix(path: &Path, backlog: i32) -> io::Result<UnixListener> {
-    let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    sock.bind(&SockAddr::unix(path)?)?;
-    sock.listen(backlog)?;
-    sock.set_nonblocking(true)?;
-    Ok(sock.into())
-}
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, so thousands of connections
 /// need no `ulimit -n` by hand. Returns the soft limit now in force.
@@ -77,13 +41,5 @@ mod tests {
         let n = raise_nofile_limit().unwrap();
         assert!(n >= 256);
         assert_eq!(raise_nofile_limit().unwrap(), n);
-    }
-
-    #[test]
-    fn two_reuseport_listeners_share_a_port() {
-        let a = bind_tcp("127.0.0.1:0".parse().unwrap(), 16, true).unwrap();
-        let port = a.local_addr().unwrap();
-        let b = bind_tcp(port, 16, true).unwrap();
-        assert_eq!(b.local_addr().unwrap(), port);
     }
 }
