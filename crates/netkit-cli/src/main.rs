@@ -34,6 +34,8 @@ enum Command {
     Zipinfo(cmd::zipinfo::Args),
     /// Load-test an echo-style server and report throughput and latency.
     Bench(cmd::bench::Args),
+    /// Send files (glob patterns) to `netkit serve receive`.
+    Send(cmd::send::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Calcsize(a) => cmd::calcsize::run(a),
         Command::Zipinfo(a) => cmd::zipinfo::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Send(a) => cmd::send::run(a),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@ pub mod calcsize;
 pub mod connect;
 pub mod fetch;
 pub mod pack;
+pub mod send;
 pub mod serve;
 pub mod unpack;
 pub mod zipinfo;

@@ -73,12 +73,15 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
-    /// The directory `http` serves (and `receive` stores into).
+    /// The directory `http` serves and `receive` stores into.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub root: std::path::PathBuf,
     /// `http`: close a client that has not sent a whole request head in this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub header_timeout: Duration,
+    /// `receive`: replace files that already exist.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Runs `netkit serve`.
@@ -163,6 +166,8 @@ fn listen_addresses(args: &Args) -> Vec<String> {
 fn service_options(args: &Args) -> ServiceOptions {
     ServiceOptions {
         max_line: args.max_line,
+        root: args.root.clone(),
+        overwrite: args.overwrite,
         ..ServiceOptions::default()
     }
 }

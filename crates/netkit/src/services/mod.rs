@@ -1,7 +1,8 @@
 //! The built-in services, each a [`Protocol`] written once and run by every runner.
 //!
 //! One file per service: [`echo`], [`upper`], [`hello`], [`logger`], [`chat`],
-//! [`discard`], [`daytime`], [`chargen`], and the UDP forms in [`udp`]; the line-based
+//! [`discard`], [`daytime`], [`chargen`], [`receive`] (files in the [`transfer`] wire
+//! format), and the UDP forms in [`udp`]; the line-based
 //! ones (`upper`, `logger`, `chat`) run in the `protocol::line` LineReceiver, split on
 //! `"\n"` and bounded by [`ServiceOptions::max_line`]. Each names the seed program it answers.
 //! This module also holds the registry the CLI uses to pick a service by name
@@ -25,7 +26,7 @@
 //! let Err(err) = services::stream_factory("ecco", &ServiceOptions::default()) else {
 //!     panic!("`ecco` is not a service");
 //! };
-//! assert_eq!(err.to_string(), "unknown service `ecco` (known: echo, upper, hello, logger, chat, discard, daytime, chargen)");
+//! assert_eq!(err.to_string(), "unknown service `ecco` (known: echo, upper, hello, logger, chat, discard, daytime, chargen, receive)");
 //! ```
 //!
 //! [`Protocol`]: crate::protocol::Protocol
@@ -38,9 +39,12 @@ pub mod echo;
 pub mod hello;
 pub mod last_line;
 pub mod logger;
+pub mod receive;
+pub mod transfer;
 pub mod udp;
 pub mod upper;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::protocol::{Boxed, ConnInfo, DatagramService, DynFactory};
@@ -53,6 +57,7 @@ pub use echo::Echo;
 pub use hello::Hello;
 pub use last_line::{KeepLastLine, LastLine};
 pub use logger::{python_addr, Captured, LogSink, Logger};
+pub use receive::{Receive, ReceiveConfig, ReceiveError, ReceiveFactory};
 pub use udp::{UdpChargen, UdpDaytime, UdpDiscard, UdpEcho, UdpUpper};
 pub use upper::Upper;
 
@@ -60,7 +65,7 @@ pub use upper::Upper;
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 const STREAM_NAMES: &[&str] = &[
-    "echo", "upper", "hello", "logger", "chat", "discard", "daytime", "chargen",
+    "echo", "upper", "hello", "logger", "chat", "discard", "daytime", "chargen", "receive",
 ];
 
 const DATAGRAM_NAMES: &[&str] = &["echo", "upper", "discard", "daytime", "chargen"];
@@ -73,6 +78,10 @@ pub struct ServiceOptions {
     pub max_line: usize,
     /// Where `logger` prints.
     pub log: LogSink,
+    /// Where `receive` stores files (default: the current directory).
+    pub root: PathBuf,
+    /// Whether `receive` replaces existing files.
+    pub overwrite: bool,
 }
 
 impl Default for ServiceOptions {
@@ -81,6 +90,8 @@ impl Default for ServiceOptions {
         ServiceOptions {
             max_line: DEFAULT_MAX_LINE,
             log: LogSink::stdout(),
+            root: PathBuf::from("."),
+            overwrite: false,
         }
     }
 }
@@ -105,6 +116,9 @@ pub enum ServiceError {
         /// The services that have a datagram form, comma-separated.
         known: String,
     },
+    /// The `receive` service's root is unusable.
+    #[error(transparent)]
+    Receive(#[from] ReceiveError),
 }
 
 /// The stream services' names, in the order `--help` lists them.
@@ -140,6 +154,10 @@ pub fn stream_factory(name: &str, opts: &ServiceOptions) -> Result<DynFactory, S
         "hello" => factory(|_: &ConnInfo| Hello),
         "daytime" => factory(|_: &ConnInfo| Daytime),
         "chargen" => factory(|_: &ConnInfo| Chargen::new()),
+        "receive" => factory(ReceiveFactory::new(ReceiveConfig {
+            overwrite: opts.overwrite,
+            ..ReceiveConfig::new(&opts.root)
+        })?),
         _ => {
             return Err(ServiceError::Unknown {
                 name: name.to_owned(),
@@ -196,7 +214,12 @@ mod tests {
 
     fn opts(max_line: usize) -> (ServiceOptions, Captured) {
         let (log, captured) = LogSink::capture();
-        (ServiceOptions { max_line, log }, captured)
+        let o = ServiceOptions {
+            max_line,
+            log,
+            ..ServiceOptions::default()
+        };
+        (o, captured)
     }
 
     #[test]
