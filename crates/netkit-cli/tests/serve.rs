@@ -106,6 +106,17 @@ fn check_stream(service: &str, mode: &str, addr: &str, served: &Served) {
             let heard = read_until(&a, "hi from b");
             assert!(heard.contains(": hi from b"), "{ctx}: {heard:?}");
         }
+        "receive" => {
+            // A header with a bad magic: one result record (kind 2, status 3 =
+            // bad header), then the receiver closes. Nothing is written.
+            let reply = exchange(addr, &[b'X'; 40]);
+            let (r, _) = services::transfer::Reply::decode(&reply).unwrap().unwrap();
+            assert_eq!(
+                r.status,
+                services::transfer::Status::BadHeader,
+                "{ctx}: {r:?}"
+            );
+        }
         other => panic!("no test for service `{other}`: add one to check_stream"),
     }
 }

@@ -130,7 +130,7 @@ fn start_receiver(mode: &str, root: &Path, extra: &[&str]) -> Served {
 }
 
 #[test]
-fn a_tree_arrives_byte_identical_in_every_blocking_mode() {
+fn a_tree_arrives_byte_identical_in_every_mode() {
     for mode in MODES {
         let tmp = TempDir::new("xfer-tree");
         let (src, root) = (tmp.path("src"), tmp.path("root"));
