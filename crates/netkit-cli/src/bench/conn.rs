@@ -243,7 +243,9 @@ impl Conn {
             Err(e) => return self.fail(ErrorKind::Connect, ctx, || format!("connect: {e}")),
         };
         if let Err(e) = sock.register(registry, self.token) {
-            return self.fail(ErrorKind::Other, ctx, || format!("registering with the poll: {e}"));
+            return self.fail(ErrorKind::Other, ctx, || {
+                format!("registering with the poll: {e}")
+            });
         }
         self.sock = Some(sock);
         self.phase = Phase::Connecting;
@@ -268,19 +270,25 @@ impl Conn {
 
     /// Checks whether the connect finished, and starts sending if it did.
     fn on_connect_event(&mut self, registry: &Registry, ctx: &mut Ctx) {
-        let Some(sock) = self.sock.as_ref() else { return };
+        let Some(sock) = self.sock.as_ref() else {
+            return;
+        };
         match sock.connect_finished() {
             Ok(false) => {}
             Ok(true) => {
                 if let Err(e) = sock.set_nodelay() {
-                    return self.close(registry, ErrorKind::Other, ctx, || format!("TCP_NODELAY: {e}"));
+                    return self.close(registry, ErrorKind::Other, ctx, || {
+                        format!("TCP_NODELAY: {e}")
+                    });
                 }
                 self.phase = Phase::Open;
                 self.last_progress = ctx.now;
                 ctx.tally.connected += 1;
                 self.pump(Instant::now(), registry, ctx);
             }
-            Err(e) => self.close(registry, ErrorKind::Connect, ctx, || format!("connect: {e}")),
+            Err(e) => self.close(registry, ErrorKind::Connect, ctx, || {
+                format!("connect: {e}")
+            }),
         }
     }
 
@@ -289,7 +297,9 @@ impl Conn {
     fn on_readable(&mut self, drain: bool, registry: &Registry, ctx: &mut Ctx) {
         let mut completed_at = None;
         loop {
-            let Some(sock) = self.sock.as_mut() else { return };
+            let Some(sock) = self.sock.as_mut() else {
+                return;
+            };
             match sock.read(&mut self.rbuf) {
                 Ok(0) => {
                     let owed = self.sent - self.recvd;
@@ -386,7 +396,9 @@ impl Conn {
     fn flush(&mut self, registry: &Registry, ctx: &mut Ctx) {
         let target = self.started * ctx.size;
         while self.sent < target {
-            let Some(sock) = self.sock.as_mut() else { return };
+            let Some(sock) = self.sock.as_mut() else {
+                return;
+            };
             let n = (target - self.sent).min(MAX_WINDOW) as usize;
             let chunk = self.pattern.at(self.sent, n);
             match sock.write(chunk) {
@@ -445,11 +457,19 @@ impl Conn {
     /// Counts an I/O error by kind and closes.
     fn close_io(&mut self, registry: &Registry, e: &io::Error, op: &str, ctx: &mut Ctx) {
         let id = self.id;
-        self.close(registry, ErrorKind::of_io(e), ctx, || format!("connection {id}: {op}: {e}"));
+        self.close(registry, ErrorKind::of_io(e), ctx, || {
+            format!("connection {id}: {op}: {e}")
+        });
     }
 
     /// Counts an error and closes the connection for good.
-    fn close(&mut self, registry: &Registry, kind: ErrorKind, ctx: &mut Ctx, detail: impl FnOnce() -> String) {
+    fn close(
+        &mut self,
+        registry: &Registry,
+        kind: ErrorKind,
+        ctx: &mut Ctx,
+        detail: impl FnOnce() -> String,
+    ) {
         if let Some(mut sock) = self.sock.take() {
             // The socket is dropped (closed) next; a failed deregister changes nothing.
             let _ = sock.deregister(registry);

@@ -99,7 +99,8 @@ pub fn run(config: &Config, mut on_second: impl FnMut(Snapshot)) -> io::Result<O
     let window_start = start + config.warmup;
     let window_end = window_start + config.duration;
     let threads = config.threads.clamp(1, config.connections.max(1));
-    let progress: Arc<Vec<Progress>> = Arc::new((0..threads).map(|_| Progress::default()).collect());
+    let progress: Arc<Vec<Progress>> =
+        Arc::new((0..threads).map(|_| Progress::default()).collect());
     let (tx, rx) = mpsc::channel();
     let mut handles = Vec::new();
     for t in 0..threads {
@@ -117,11 +118,13 @@ pub fn run(config: &Config, mut on_second: impl FnMut(Snapshot)) -> io::Result<O
         };
         let tx = tx.clone();
         let progress = Arc::clone(&progress);
-        let handle = thread::Builder::new().name(format!("bench-{t}")).spawn(move || {
-            let slot = &progress[t as usize];
-            // The receiver outlives every worker; a failed send means it is gone.
-            let _ = tx.send(worker::run(job, slot));
-        })?;
+        let handle = thread::Builder::new()
+            .name(format!("bench-{t}"))
+            .spawn(move || {
+                let slot = &progress[t as usize];
+                // The receiver outlives every worker; a failed send means it is gone.
+                let _ = tx.send(worker::run(job, slot));
+            })?;
         handles.push(handle);
     }
     drop(tx);
@@ -147,7 +150,10 @@ pub fn run(config: &Config, mut on_second: impl FnMut(Snapshot)) -> io::Result<O
     }
     match failure {
         Some(e) => Err(e),
-        None => Ok(Outcome { tally: total, elapsed }),
+        None => Ok(Outcome {
+            tally: total,
+            elapsed,
+        }),
     }
 }
 

@@ -48,7 +48,11 @@ impl Pattern {
         for (i, b) in tail.iter_mut().enumerate() {
             *b = head[i % period];
         }
-        Pattern { buf: buf.into_boxed_slice(), period, window }
+        Pattern {
+            buf: buf.into_boxed_slice(),
+            period,
+            window,
+        }
     }
 
     /// The stream's bytes from position `pos`, `len` of them, at most the window.
@@ -98,8 +102,16 @@ mod tests {
         let b = Pattern::new(2, size, size as usize);
         for seq in 0..5000u64 {
             let m = a.at(seq * size, size as usize);
-            assert_ne!(m, a.at((seq + 1) * size, size as usize), "seq {seq} vs next");
-            assert_ne!(m, b.at(seq * size, size as usize), "seq {seq} across connections");
+            assert_ne!(
+                m,
+                a.at((seq + 1) * size, size as usize),
+                "seq {seq} vs next"
+            );
+            assert_ne!(
+                m,
+                b.at(seq * size, size as usize),
+                "seq {seq} across connections"
+            );
         }
     }
 

@@ -35,15 +35,25 @@ impl ProgressLine {
         if let Ok(style) = ProgressStyle::with_template("[{elapsed:>3}] {bar:20} {msg}") {
             bar.set_style(style);
         }
-        ProgressLine { bar, warmup, last_completed: 0, connections }
+        ProgressLine {
+            bar,
+            warmup,
+            last_completed: 0,
+            connections,
+        }
     }
 
     /// Shows the last second's figures.
     pub fn update(&mut self, s: Snapshot) {
         let rate = s.completed.saturating_sub(self.last_completed);
         self.last_completed = s.completed;
-        let phase = if s.elapsed < self.warmup { "warmup" } else { "measuring" };
-        self.bar.set_position(u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX));
+        let phase = if s.elapsed < self.warmup {
+            "warmup"
+        } else {
+            "measuring"
+        };
+        self.bar
+            .set_position(u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX));
         self.bar.set_message(format!(
             "{phase}: {rate} msg/s, {}/{} connected, {} errors",
             s.connected, self.connections, s.errors

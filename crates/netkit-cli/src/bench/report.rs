@@ -147,14 +147,24 @@ impl Report<'_> {
         row("mode", mode);
         row(
             "connections",
-            format!("{} opened of {}, {} thread(s)", self.outcome.tally.connected, c.connections, c.threads),
+            format!(
+                "{} opened of {}, {} thread(s)",
+                self.outcome.tally.connected, c.connections, c.threads
+            ),
         );
         row("message", format!("{} B", c.size));
         row(
             "duration",
-            format!("{} measured after {} warmup", format_duration(c.duration), format_duration(c.warmup)),
+            format!(
+                "{} measured after {} warmup",
+                format_duration(c.duration),
+                format_duration(c.warmup)
+            ),
         );
-        row("messages", format!("{} ({} msg/s)", self.messages(), self.msgs_per_s()));
+        row(
+            "messages",
+            format!("{} ({} msg/s)", self.messages(), self.msgs_per_s()),
+        );
         row("throughput", format!("{} MB/s echoed", self.mb_per_s()));
         match Latency::of(&self.outcome.tally) {
             Some(l) => row(
@@ -212,10 +222,19 @@ mod tests {
         for ns in [10_000, 20_000, 30_000, 40_000] {
             tally.record(ns);
         }
-        tally.errors.add(ErrorKind::Reset, || "connection 1: read: reset".into());
-        let outcome = Outcome { tally, elapsed: Duration::from_secs(2) };
+        tally
+            .errors
+            .add(ErrorKind::Reset, || "connection 1: read: reset".into());
+        let outcome = Outcome {
+            tally,
+            elapsed: Duration::from_secs(2),
+        };
         let config = config();
-        let v = Report { config: &config, outcome: &outcome }.to_json();
+        let v = Report {
+            config: &config,
+            outcome: &outcome,
+        }
+        .to_json();
         assert_eq!(v["messages"], 4);
         assert_eq!(v["bytes"], 256);
         assert_eq!(v["msgs_per_s"], 2.0);
@@ -230,9 +249,15 @@ mod tests {
 
     #[test]
     fn empty_run_has_null_latency_and_a_table() {
-        let outcome = Outcome { tally: Tally::new(), elapsed: Duration::ZERO };
+        let outcome = Outcome {
+            tally: Tally::new(),
+            elapsed: Duration::ZERO,
+        };
         let config = config();
-        let report = Report { config: &config, outcome: &outcome };
+        let report = Report {
+            config: &config,
+            outcome: &outcome,
+        };
         assert_eq!(report.to_json()["p99_us"], Value::Null);
         assert!(report.to_table().contains("no message completed"));
     }

@@ -213,8 +213,17 @@ mod tests {
     #[test]
     fn io_errors_classify() {
         use std::io::{Error, ErrorKind as K};
-        assert_eq!(ErrorKind::of_io(&Error::from(K::ConnectionReset)), ErrorKind::Reset);
-        assert_eq!(ErrorKind::of_io(&Error::from(K::BrokenPipe)), ErrorKind::Reset);
-        assert_eq!(ErrorKind::of_io(&Error::from(K::PermissionDenied)), ErrorKind::Other);
+        assert_eq!(
+            ErrorKind::of_io(&Error::from(K::ConnectionReset)),
+            ErrorKind::Reset
+        );
+        assert_eq!(
+            ErrorKind::of_io(&Error::from(K::BrokenPipe)),
+            ErrorKind::Reset
+        );
+        assert_eq!(
+            ErrorKind::of_io(&Error::from(K::PermissionDenied)),
+            ErrorKind::Other
+        );
     }
 }

@@ -1,27 +1,20 @@
-//! The server under test: parsing ADDR (TCP `HOST:PORT`, `tcp://HOST:PORT`,
-//! `[::1]:PORT`, or `unix:///path`) and resolving it once, before the run, into the
-//! endpoint every connection dials.
+//! The server under test: ADDR parsed with netkit's address grammar
+//! ([`netkit::net::Address`]), narrowed to what an echo benchmark can dial (TCP or
+//! Unix stream, a real port), and resolved once, before the run, into the endpoint
+//! every connection dials.
 //!
-//! Datagram addresses are refused: an echo benchmark needs a byte stream. Opening the
-//! connections is the workers' job, not this module's.
+//! Opening the connections is the workers' job, not this module's.
 
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// A parsed ADDR: what the user asked to benchmark.
+use netkit::net::Address;
+
+/// A parsed ADDR: a TCP or Unix stream address with a non-zero port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A TCP server, host name or IP literal, not yet resolved.
-    Tcp {
-        /// Host name or IP literal (without brackets).
-        host: String,
-        /// TCP port.
-        port: u16,
-    },
-    /// A Unix stream socket at this path.
-    Unix(PathBuf),
-}
+pub struct Target(Address);
 
 /// Where connections go: a resolved [`Target`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,48 +26,33 @@ pub enum Endpoint {
 }
 
 impl Target {
-    /// Parses ADDR; the error says which form was expected.
+    /// Parses ADDR; the error says which forms are accepted.
     pub fn parse(text: &str) -> Result<Target, String> {
-        if let Some(path) = text.strip_prefix("unix://") {
-            if path.is_empty() {
-                return Err(format!("invalid address '{text}': unix:// needs a path, like unix:///tmp/echo.sock"));
+        let address = Address::parse(text).map_err(|e| e.to_string())?;
+        match &address {
+            Address::Udp(_) | Address::UnixDgram(_) => Err(format!(
+                "invalid address {text:?}: netkit bench needs a stream address \
+                 (HOST:PORT, tcp://HOST:PORT, [::1]:PORT or unix:///path)"
+            )),
+            Address::Tcp(hp) if hp.port == 0 => {
+                Err(format!("invalid address {text:?}: port 0 names no server"))
             }
-            return Ok(Target::Unix(PathBuf::from(path)));
+            _ => Ok(Target(address)),
         }
-        if let Some((scheme, _)) = text.split_once("://") {
-            if scheme != "tcp" {
-                return Err(format!(
-                    "invalid address '{text}': netkit bench needs a stream address (HOST:PORT, tcp://HOST:PORT or unix:///path), not {scheme}://"
-                ));
-            }
-        }
-        let hostport = text.strip_prefix("tcp://").unwrap_or(text);
-        let bad = || format!("invalid address '{text}': expected HOST:PORT, tcp://HOST:PORT, [::1]:PORT or unix:///path");
-        let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
-        let host = match host.strip_prefix('[') {
-            Some(inner) => inner.strip_suffix(']').ok_or_else(bad)?,
-            None if host.contains(':') => return Err(bad()),
-            None => host,
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        if port == 0 {
-            return Err(format!("invalid address '{text}': port 0 names no server"));
-        }
-        Ok(Target::Tcp { host: host.to_owned(), port })
     }
 
-    /// Resolves the host (TCP) once; the first address returned is the one dialled.
-    pub fn resolve(&self) -> std::io::Result<Endpoint> {
-        match self {
-            Target::Unix(path) => Ok(Endpoint::Unix(path.clone())),
-            Target::Tcp { host, port } => (host.as_str(), *port)
-                .to_socket_addrs()?
+    /// Resolves the host (TCP) once; the first address the resolver returns is the
+    /// one every connection dials.
+    pub fn resolve(&self) -> io::Result<Endpoint> {
+        match &self.0 {
+            Address::Tcp(hp) => hp
+                .resolve()?
+                .into_iter()
                 .next()
                 .map(Endpoint::Tcp)
-                .ok_or_else(|| std::io::Error::other(format!("{host} resolves to no address"))),
+                .ok_or_else(|| io::Error::other(format!("{hp} resolves to no address"))),
+            Address::Unix(path) => Ok(Endpoint::Unix(path.clone())),
+            other => Err(io::Error::other(format!("{other} is not a stream address"))),
         }
     }
 }
@@ -82,11 +60,7 @@ impl Target {
 impl fmt::Display for Target {
     /// The canonical spelling: `127.0.0.1:9000`, `[::1]:9000`, `unix:///tmp/x.sock`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Target::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Target::Unix(path) => write!(f, "unix://{}", path.display()),
-        }
+        self.0.fmt(f)
     }
 }
 
@@ -95,26 +69,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_stream_forms() {
-        let tcp = |h: &str, p| Target::Tcp { host: h.to_owned(), port: p };
-        assert_eq!(Target::parse("127.0.0.1:9000"), Ok(tcp("127.0.0.1", 9000)));
-        assert_eq!(Target::parse("tcp://localhost:80"), Ok(tcp("localhost", 80)));
-        assert_eq!(Target::parse("[::1]:9000"), Ok(tcp("::1", 9000)));
-        assert_eq!(Target::parse("unix:///tmp/x.sock"), Ok(Target::Unix("/tmp/x.sock".into())));
+    fn accepts_the_stream_forms() {
+        for (text, canonical) in [
+            ("127.0.0.1:9000", "127.0.0.1:9000"),
+            ("tcp://localhost:80", "localhost:80"),
+            ("[::1]:9000", "[::1]:9000"),
+            ("unix:///tmp/x.sock", "unix:///tmp/x.sock"),
+        ] {
+            assert_eq!(Target::parse(text).unwrap().to_string(), canonical);
+        }
     }
 
     #[test]
     fn refuses_the_rest() {
-        for bad in ["", "9000", "host", ":9000", "host:", "host:99999", "host:0", "::1:9000", "[::1:9000", "unix://", "udp://127.0.0.1:9", "http://x:1"] {
+        for bad in [
+            "",
+            "9000",
+            "host",
+            ":9000",
+            "host:",
+            "host:99999",
+            "host:0",
+            "::1:9000",
+            "unix://",
+            "udp://127.0.0.1:9",
+            "unix-dgram:///tmp/x",
+            "http://x:1",
+        ] {
             assert!(Target::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
-    fn displays_canonically() {
-        for text in ["127.0.0.1:9000", "[::1]:9000", "unix:///tmp/x.sock"] {
-            assert_eq!(Target::parse(text).unwrap().to_string(), text);
-        }
-        assert_eq!(Target::parse("tcp://h:1").unwrap().to_string(), "h:1");
+    fn resolves_literals_and_paths() {
+        let tcp = Target::parse("127.0.0.1:9").unwrap().resolve().unwrap();
+        assert_eq!(tcp, Endpoint::Tcp("127.0.0.1:9".parse().unwrap()));
+        let unix = Target::parse("unix:///tmp/x.sock")
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(unix, Endpoint::Unix("/tmp/x.sock".into()));
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 /// Parses a duration: a number (decimals allowed) and a unit among `us`, `ms`, `s`,
 /// `m`, `h`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration '{text}': expected a number and a unit, like 500ms, 30s or 2m");
+    let bad = || {
+        format!("invalid duration '{text}': expected a number and a unit, like 500ms, 30s or 2m")
+    };
     let (number, unit) = split_number(text.trim());
     let seconds_per_unit = match unit {
         "" | "s" => 1.0,
@@ -95,7 +97,15 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("2KB"), Ok(2000));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        for bad in ["", "KiB", "1.5KiB", "-1", "12XB", "99999999999999999999", "20000000000GiB"] {
+        for bad in [
+            "",
+            "KiB",
+            "1.5KiB",
+            "-1",
+            "12XB",
+            "99999999999999999999",
+            "20000000000GiB",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
         }
     }

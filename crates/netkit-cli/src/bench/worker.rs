@@ -65,7 +65,11 @@ pub struct Job {
 pub fn run(job: Job, progress: &Progress) -> io::Result<Tally> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
-    let schedule = job.rate.map(|rate| Schedule { start: job.start, connections: job.connections, rate });
+    let schedule = job.rate.map(|rate| Schedule {
+        start: job.start,
+        connections: job.connections,
+        rate,
+    });
     let mut ctx = Ctx {
         size: job.size,
         depth: job.depth,
@@ -87,7 +91,8 @@ pub fn run(job: Job, progress: &Progress) -> io::Result<Tally> {
     for conn in &mut conns {
         conn.dial(&job.endpoint, poll.registry(), &mut ctx);
     }
-    let check_every = (job.timeout / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
+    let check_every =
+        (job.timeout / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
     let mut next_check = ctx.now + check_every;
     let mut next_tick = 0u64;
     loop {
@@ -123,8 +128,12 @@ pub fn run(job: Job, progress: &Progress) -> io::Result<Tally> {
             }
         }
         progress.completed.store(ctx.completed, Ordering::Relaxed);
-        progress.errors.store(ctx.tally.errors.total(), Ordering::Relaxed);
-        progress.connected.store(ctx.tally.connected, Ordering::Relaxed);
+        progress
+            .errors
+            .store(ctx.tally.errors.total(), Ordering::Relaxed);
+        progress
+            .connected
+            .store(ctx.tally.connected, Ordering::Relaxed);
     }
     Ok(ctx.tally)
 }

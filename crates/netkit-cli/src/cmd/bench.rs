@@ -30,8 +30,10 @@ const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 /// checked; a mismatch, EOF, reset or timeout stops that connection and is counted by
 /// kind; any error makes the exit status 1.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "DUR is like 500ms, 30s, 2m; BYTES like 64, 16KiB, 1MiB.\n\
-Exit status: 0 clean run, 1 errors counted (report still printed), 2 bad arguments.")]
+#[command(
+    after_help = "DUR is like 500ms, 30s, 2m; BYTES like 64, 16KiB, 1MiB.\n\
+Exit status: 0 clean run, 1 errors counted (report still printed), 2 bad arguments."
+)]
 pub struct Args {
     /// Server to load: HOST:PORT, tcp://HOST:PORT, [::1]:PORT or unix:///path.
     #[arg(value_name = "ADDR", value_parser = Target::parse)]
@@ -133,7 +135,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = bench::run(&config, |s| line.update(s));
     line.finish();
     let outcome = outcome?;
-    let report = Report { config: &config, outcome: &outcome };
+    let report = Report {
+        config: &config,
+        outcome: &outcome,
+    };
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", report.to_json())?;
@@ -141,5 +146,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write!(out, "{}", report.to_table())?;
     }
     out.flush()?;
-    Ok(if report.errors() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.errors() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
