@@ -489,6 +489,21 @@ fn corrupted_byte_is_a_mismatch() {
 }
 
 #[test]
+fn bytes_nobody_sent_are_a_mismatch() {
+    let (_server, addr) = PyServer::tcp("extra");
+    let run = run_json(&addr, &["-c", "2", "-d", "1s", "-w", "0s"]);
+    assert_consistent(&run);
+    assert_eq!(run.code, Some(1), "{}", run.json);
+    assert_eq!(run.kind("mismatch"), 2, "one per connection: {}", run.json);
+    let detail = run.json["error_details"]["mismatch"].as_str().unwrap();
+    // The extra byte arrives with the first echo (or, split by TCP, before the second).
+    assert!(
+        detail.contains("1 bytes more than it was sent") || detail.contains("byte 0 differs"),
+        "{detail}"
+    );
+}
+
+#[test]
 fn silent_server_times_out() {
     let (_server, addr) = PyServer::tcp("silent");
     let run = run_json(

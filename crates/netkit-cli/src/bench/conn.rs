@@ -21,8 +21,8 @@ use super::pattern::Pattern;
 use super::stats::{ErrorKind, Tally};
 use super::target::Endpoint;
 
-/// The most bytes one read or write moves.
-pub const MAX_WINDOW: u64 = 64 * 1024;
+/// The most bytes one write moves (one read moves at most one more).
+const MAX_WINDOW: u64 = 64 * 1024;
 
 /// A connected (or connecting) TCP or Unix stream.
 #[derive(Debug)]
@@ -205,7 +205,10 @@ pub struct Conn {
 impl Conn {
     /// A connection that has not dialled yet.
     pub fn new(id: u64, token: Token, ctx: &Ctx) -> Conn {
-        let window = (ctx.size.saturating_mul(ctx.depth)).clamp(1, MAX_WINDOW) as usize;
+        // One byte more than can be owed (up to the cap): a read that fills the buffer
+        // either has more to come or carries bytes nobody sent, and one that does not
+        // has drained the socket, so ping-pong needs no extra read to see `WouldBlock`.
+        let window = ctx.size.saturating_mul(ctx.depth).clamp(1, MAX_WINDOW) as usize + 1;
         let depth = usize::try_from(ctx.depth).unwrap_or(1).max(1);
         Conn {
             id,

@@ -1,11 +1,12 @@
 """Echo-style servers for netkit bench's tests, on Python's stdlib only.
 
-Usage: bench_echo_server.py [--unix PATH] [--mode echo|corrupt|silent]
+Usage: bench_echo_server.py [--unix PATH] [--mode echo|corrupt|extra|silent]
 
 Listens on 127.0.0.1 port 0 (or the Unix socket PATH), prints the port (or PATH) on
 one line of stdout once it accepts, and serves until killed. Modes:
   echo     send every byte back (socketserver.ThreadingTCPServer, a thread per client)
   corrupt  echo, but flip byte CORRUPT_AT of each connection's stream
+  extra    echo, and send one byte nobody sent after the first chunk
   silent   read and discard, never answer
 """
 
@@ -33,6 +34,8 @@ class Echo(socketserver.BaseRequestHandler):
             if self.mode == "corrupt" and offset <= CORRUPT_AT < offset + len(data):
                 i = CORRUPT_AT - offset
                 data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+            if self.mode == "extra" and offset == 0:
+                data += b"!"
             offset += len(data)
             try:
                 self.request.sendall(data)
@@ -54,7 +57,7 @@ class UnixServer(socketserver.ThreadingUnixStreamServer):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--unix")
-    parser.add_argument("--mode", choices=["echo", "corrupt", "silent"], default="echo")
+    parser.add_argument("--mode", choices=["echo", "corrupt", "extra", "silent"], default="echo")
     args = parser.parse_args()
     Echo.mode = args.mode
     if args.unix:
