@@ -31,7 +31,11 @@ const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 /// kind; any error makes the exit status 1.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "DUR is like 500ms, 30s, 2m; BYTES like 64, 16KiB, 1MiB.\n\
+    after_help = "Modes: ping-pong (default); pipelined (--pipeline DEPTH); open-loop \
+(--rate MSGS/S, latency timed from each message's intended send time).\n\
+Every echoed byte is checked. A mismatch, EOF, reset or timeout closes that connection \
+for good and is counted by kind.\n\
+DUR is like 500ms, 30s, 2m; BYTES like 64, 16KiB, 1MiB.\n\
 Exit status: 0 clean run, 1 errors counted (report still printed), 2 bad arguments."
 )]
 pub struct Args {
