@@ -243,11 +243,17 @@ impl Conn {
         let mut sock = match Sock::connect(endpoint) {
             Ok(sock) => sock,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return, // backlog full
-            Err(e) => return self.fail(ErrorKind::Connect, ctx, || format!("connect: {e}")),
+            Err(e) => {
+                let id = self.id;
+                return self.fail(ErrorKind::Connect, ctx, || {
+                    format!("connection {id}: connect: {e}")
+                });
+            }
         };
         if let Err(e) = sock.register(registry, self.token) {
+            let id = self.id;
             return self.fail(ErrorKind::Other, ctx, || {
-                format!("registering with the poll: {e}")
+                format!("connection {id}: registering with the poll: {e}")
             });
         }
         self.sock = Some(sock);
@@ -280,8 +286,9 @@ impl Conn {
             Ok(false) => {}
             Ok(true) => {
                 if let Err(e) = sock.set_nodelay() {
+                    let id = self.id;
                     return self.close(registry, ErrorKind::Other, ctx, || {
-                        format!("TCP_NODELAY: {e}")
+                        format!("connection {id}: TCP_NODELAY: {e}")
                     });
                 }
                 self.phase = Phase::Open;
@@ -289,9 +296,12 @@ impl Conn {
                 ctx.tally.connected += 1;
                 self.pump(Instant::now(), registry, ctx);
             }
-            Err(e) => self.close(registry, ErrorKind::Connect, ctx, || {
-                format!("connect: {e}")
-            }),
+            Err(e) => {
+                let id = self.id;
+                self.close(registry, ErrorKind::Connect, ctx, || {
+                    format!("connection {id}: connect: {e}")
+                });
+            }
         }
     }
 
