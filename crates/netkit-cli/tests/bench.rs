@@ -452,6 +452,29 @@ fn unix_socket_against_python_echo() {
 }
 
 #[test]
+fn unix_connects_wait_while_the_backlog_is_full() {
+    // Backlog 1 and a slow accept: most non-blocking connects first fail with EAGAIN
+    // and are retried until the server makes room, within --timeout.
+    let path = socket_path("unix-backlog");
+    let server = PyServer::start(&[
+        "--unix",
+        path.to_str().unwrap(),
+        "--backlog",
+        "1",
+        "--accept-delay",
+        "0.05",
+    ]);
+    let addr = format!("unix://{}", server.addr);
+    let run = run_json(
+        &addr,
+        &["-c", "6", "-d", "1s", "-w", "0s", "--timeout", "5s"],
+    );
+    assert_clean(&run);
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn killed_server_is_counted_and_the_report_still_printed() {
     let (mut server, addr) = PyServer::tcp("echo");
     let child = bench(&[&addr, "--json", "-c", "4", "-d", "3s", "-w", "0s"])

@@ -1,6 +1,7 @@
 """Echo-style servers for netkit bench's tests, on Python's stdlib only.
 
 Usage: bench_echo_server.py [--unix PATH] [--mode echo|corrupt|extra|silent]
+                            [--backlog N] [--accept-delay SECONDS]
 
 Listens on 127.0.0.1 port 0 (or the Unix socket PATH), prints the port (or PATH) on
 one line of stdout once it accepts, and serves until killed. Modes:
@@ -8,11 +9,14 @@ one line of stdout once it accepts, and serves until killed. Modes:
   corrupt  echo, but flip byte CORRUPT_AT of each connection's stream
   extra    echo, and send one byte nobody sent after the first chunk
   silent   read and discard, never answer
+--backlog and --accept-delay make a server slow to accept, so that its listen queue
+fills (a Unix connect then fails with EAGAIN until there is room).
 """
 
 import argparse
 import socketserver
 import sys
+import time
 
 CORRUPT_AT = 100
 
@@ -43,13 +47,21 @@ class Echo(socketserver.BaseRequestHandler):
                 return
 
 
-class TCPServer(socketserver.ThreadingTCPServer):
+class SlowAccept:
+    accept_delay = 0.0
+
+    def get_request(self):
+        time.sleep(self.accept_delay)
+        return super().get_request()
+
+
+class TCPServer(SlowAccept, socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 512
 
 
-class UnixServer(socketserver.ThreadingUnixStreamServer):
+class UnixServer(SlowAccept, socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     request_queue_size = 512
 
@@ -58,8 +70,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--unix")
     parser.add_argument("--mode", choices=["echo", "corrupt", "extra", "silent"], default="echo")
+    parser.add_argument("--backlog", type=int, default=512)
+    parser.add_argument("--accept-delay", type=float, default=0.0)
     args = parser.parse_args()
     Echo.mode = args.mode
+    for cls in (TCPServer, UnixServer):
+        cls.request_queue_size = args.backlog
+        cls.accept_delay = args.accept_delay
     if args.unix:
         server = UnixServer(args.unix, Echo)
         print(args.unix, flush=True)
