@@ -613,6 +613,10 @@ fn bad_arguments_exit_2_with_a_reason() {
             &["127.0.0.1:1", "-c", "2", "--threads", "3"],
             "exceeds --connections",
         ),
+        (
+            &["127.0.0.1:1", "-c", "100000", "-s", "1MiB"],
+            "MiB of buffers",
+        ),
         (&["udp://127.0.0.1:1"], "stream address"),
         (&["localhost"], "missing :PORT"),
         (&["127.0.0.1:0"], "port 0"),

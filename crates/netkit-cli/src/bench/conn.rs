@@ -24,6 +24,21 @@ use super::target::Endpoint;
 /// The most bytes one write moves (one read moves at most one more).
 const MAX_WINDOW: u64 = 64 * 1024;
 
+/// The receive buffer (and pattern window) length for messages of `size` bytes,
+/// `depth` in flight: one byte more than can be owed, up to the cap. A read that fills
+/// it either has more to come or carries bytes nobody sent; one that does not has
+/// drained the socket, so ping-pong needs no extra read to see `WouldBlock`.
+fn window(size: u64, depth: u64) -> u64 {
+    size.saturating_mul(depth).clamp(1, MAX_WINDOW) + 1
+}
+
+/// Bytes of buffers one connection allocates up front (pattern, receive buffer,
+/// send stamps), for a bound on the whole run's memory.
+pub fn buffer_bytes(size: u64, depth: u64) -> u64 {
+    let w = window(size, depth);
+    Pattern::MAX_PERIOD as u64 + 2 * w + depth.saturating_mul(std::mem::size_of::<Instant>() as u64)
+}
+
 /// A connected (or connecting) TCP or Unix stream.
 #[derive(Debug)]
 enum Sock {
@@ -205,10 +220,7 @@ pub struct Conn {
 impl Conn {
     /// A connection that has not dialled yet.
     pub fn new(id: u64, token: Token, ctx: &Ctx) -> Conn {
-        // One byte more than can be owed (up to the cap): a read that fills the buffer
-        // either has more to come or carries bytes nobody sent, and one that does not
-        // has drained the socket, so ping-pong needs no extra read to see `WouldBlock`.
-        let window = ctx.size.saturating_mul(ctx.depth).clamp(1, MAX_WINDOW) as usize + 1;
+        let window = window(ctx.size, ctx.depth) as usize;
         let depth = usize::try_from(ctx.depth).unwrap_or(1).max(1);
         Conn {
             id,

@@ -30,6 +30,9 @@ pub struct Pattern {
 }
 
 impl Pattern {
+    /// The longest period, for memory estimates.
+    pub const MAX_PERIOD: usize = 4099;
+
     /// Builds the stream of connection `id` for messages of `size` bytes, able to hand
     /// out slices of up to `window` bytes.
     pub fn new(id: u64, size: u64, window: usize) -> Pattern {
@@ -121,5 +124,6 @@ mod tests {
             let p = Pattern::new(0, size, 16);
             assert_ne!(size % p.period as u64, 0, "size {size}");
         }
+        assert_eq!(PERIODS.iter().max(), Some(&Pattern::MAX_PERIOD));
     }
 }

@@ -18,6 +18,8 @@ use crate::bench::{self, Config};
 
 /// Largest accepted `--size`.
 const MAX_SIZE: u64 = 1 << 30;
+/// Most memory the connections' preallocated buffers may take.
+const MAX_BUFFERS: u64 = 4 << 30;
 /// Longest accepted `--duration`, `--warmup` or `--timeout`.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 
@@ -109,6 +111,19 @@ impl Args {
             return Err(format!(
                 "--threads {} exceeds --connections {}: every thread needs a connection",
                 self.threads, self.connections
+            ));
+        }
+        let buffers = self
+            .connections
+            .saturating_mul(bench::conn::buffer_bytes(self.size, self.pipeline));
+        if buffers > MAX_BUFFERS {
+            return Err(format!(
+                "{} connections with {} in flight need {} MiB of buffers, over the {} MiB limit; \
+                 use fewer connections or a smaller --pipeline or --size",
+                self.connections,
+                self.pipeline,
+                buffers >> 20,
+                MAX_BUFFERS >> 20
             ));
         }
         Ok(Config {
