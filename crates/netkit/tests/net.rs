@@ -988,3 +988,10 @@ fn cloned_datagram_sockets_share_the_port() {
     let got = twin.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..got.len], b"one");
 }
+
+#[test]
+fn udp_datagram_over_the_maximum_is_an_error() {
+    let server = Datagram::bind(&"udp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let client = Datagram::connect_to(&server.local_address()).unwrap();
+    assert!(client.send(&vec![0u8; UDP_MAX + 1]).is_err());
+}

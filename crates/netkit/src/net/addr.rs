@@ -107,6 +107,14 @@ impl HostPort {
     /// Resolves the host through `getaddrinfo(3)` (an IP address is used as
     /// is) into every socket address it names, in the resolver's order.
     ///
+    /// ```
+    /// use netkit::net::HostPort;
+    ///
+    /// let hp = HostPort { host: "localhost".into(), port: 80 };
+    /// assert!(hp.resolve()?.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The resolver's error, with the host in the message; `NotFound` when the

@@ -1,6 +1,6 @@
 //! Listening stream sockets, TCP or Unix: binding with the options servers
 //! need, accepting, adopting an inherited descriptor, and handing the socket
-//! to a reactor.
+//! to an event loop.
 //!
 //! Out of scope: what is done with an accepted connection (see [`Stream`]).
 
@@ -21,6 +21,17 @@ use super::{peer_of, sys, PeerAddr};
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
 /// How [`Listener::bind`] sets up a listening socket.
+///
+/// ```
+/// use netkit::net::{ListenOptions, Listener};
+///
+/// let opts = ListenOptions { reuse_port: true, backlog: 128, ..ListenOptions::default() };
+/// let a = Listener::bind(&"127.0.0.1:0".parse()?, &opts)?;
+/// // With SO_REUSEPORT a second listener can share the port.
+/// let b = Listener::bind(&a.local_address(), &opts)?;
+/// assert_eq!(a.local_address(), b.local_address());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenOptions {
     /// The `listen(2)` backlog; capped at `/proc/sys/net/core/somaxconn`,

@@ -8,8 +8,8 @@
 //! [`Datagram`] sockets that report truncation. Every descriptor is
 //! close-on-exec, and writes never raise `SIGPIPE`.
 //!
-//! Out of scope: event loops (the `reactor` module wraps these sockets with
-//! `mio` through `into_std`), framing (`frame`) and protocols.
+//! Out of scope: event loops (an event loop wraps these sockets with `mio`
+//! through `into_std`), framing of the byte stream, and anything above it.
 //!
 //! ```
 //! use std::io::Read;

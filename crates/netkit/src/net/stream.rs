@@ -218,6 +218,25 @@ impl Stream {
     /// fewer when a non-blocking socket (or the write timeout) stops it after
     /// some bytes went out.
     ///
+    /// `sendfile(2)` has no `MSG_NOSIGNAL`: a process that does not ignore
+    /// `SIGPIPE` (Rust programs ignore it unless they opt out) is signalled
+    /// when the peer has closed.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let path = std::env::temp_dir().join(format!("netkit-sendfile-doc-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let (tx, rx) = netkit::net::socketpair()?;
+    /// let sent = tx.sendfile(&std::fs::File::open(&path)?, 2, 5)?;
+    /// drop(tx);
+    /// let mut got = Vec::new();
+    /// (&rx).read_to_end(&mut got)?;
+    /// std::fs::remove_file(&path)?;
+    /// assert_eq!((sent, &got[..]), (5, &b"23456"[..]));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// `InvalidInput` for an offset beyond `i64::MAX`; the system's error
