@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod calcsize;
 pub mod connect;
+pub mod listen;
 pub mod pack;
+pub mod relay;
 pub mod serve;
 pub mod unpack;
 pub mod zipinfo;

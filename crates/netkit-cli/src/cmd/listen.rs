@@ -1,0 +1,108 @@
+//! `netkit listen`: accept a connection and join it to stdin/stdout, like
+//! `ncat -l`; or, with `--exec CMD`, run a program per connection with the socket
+//! as its stdin and stdout.
+//!
+//! `--keep-open` serves connection after connection, one after another: each one
+//! gets stdin from where the previous one stopped and its output goes to stdout
+//! (no broadcast). With `--exec`, `--keep-open` runs the children concurrently.
+//! End-of-file follows the shared EOF model (`pipe::eof`, `docs/eof.md`).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use netkit::net::{Address, ListenOptions, Listener};
+
+use crate::pipe::{self, exec, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+
+/// Arguments of `netkit listen`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to listen: HOST:PORT, unix:///path (port 0 picks a free port).
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// Accept more connections after the first ends (one after another; with
+    /// --exec, concurrently).
+    #[arg(long, short = 'k')]
+    pub keep_open: bool,
+    /// Run `sh -c CMD` per connection with the socket as its stdin and stdout,
+    /// and NETKIT_PEER_ADDR / NETKIT_PEER_PORT set.
+    #[arg(long, short = 'e', value_name = "CMD")]
+    pub exec: Option<String>,
+    /// End-of-file handling and traffic dumps.
+    #[command(flatten)]
+    pub pipe: PipeArgs,
+}
+
+/// Runs `netkit listen`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let addr =
+        Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
+    if !addr.is_stream() {
+        bail!("listen takes a stream address (HOST:PORT or unix:///path), not {addr}");
+    }
+    let listener = Listener::bind(&addr, &ListenOptions::default())
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    eprintln!("listening on {}", listener.local_address());
+    match &args.exec {
+        Some(cmd) => exec_loop(&listener, cmd, args.keep_open),
+        None => pipe_loop(&listener, &args),
+    }
+}
+
+/// Joins each accepted connection to stdin/stdout, one after another.
+fn pipe_loop(listener: &Listener, args: &Args) -> anyhow::Result<ExitCode> {
+    let dumper = args.pipe.dumper()?;
+    let mut conn = 0u64;
+    loop {
+        let (stream, peer) = listener.accept().context("accept failed")?;
+        conn += 1;
+        let trace = dumper.clone().map(|dumper| {
+            dumper.note(conn, &format!("accepted from {peer}"));
+            Trace {
+                dumper,
+                conn,
+                labels: STDIO_LABELS,
+            }
+        });
+        let sock = Endpoint::stream(stream).context("cannot clone the socket")?;
+        let result = pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace);
+        if !args.keep_open {
+            result.context("connection failed")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Err(e) = result {
+            eprintln!("netkit: connection {conn} from {peer}: {e}");
+        }
+    }
+}
+
+/// Runs `cmd` per accepted connection; without `keep_open`, for one connection,
+/// waiting for the child to exit.
+fn exec_loop(listener: &Listener, cmd: &str, keep_open: bool) -> anyhow::Result<ExitCode> {
+    let mut conn = 0u64;
+    loop {
+        let (stream, peer) = listener.accept().context("accept failed")?;
+        conn += 1;
+        let child = match exec::spawn(cmd, stream, &peer) {
+            Ok(c) => c,
+            Err(e) if keep_open => {
+                eprintln!("netkit: connection {conn} from {peer}: cannot run `{cmd}`: {e}");
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot run `{cmd}`")),
+        };
+        let pid = child.id();
+        eprintln!("connection {conn} from {peer}: started pid {pid}");
+        let reaper = exec::reap(child, move |status| match status {
+            Ok(s) => eprintln!(
+                "connection {conn} from {peer}: pid {pid} ended with {}",
+                exec::describe(s)
+            ),
+            Err(e) => eprintln!("netkit: connection {conn}: waiting for pid {pid}: {e}"),
+        });
+        if !keep_open {
+            let _ = reaper.join();
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}

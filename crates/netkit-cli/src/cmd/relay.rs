@@ -1,0 +1,169 @@
+//! `netkit relay LISTEN TARGET`: for each connection accepted on LISTEN, connect
+//! to TARGET and forward both ways, like `socat TCP-LISTEN:...,fork TCP:...`.
+//!
+//! LISTEN is a stream address (TCP, Unix) or `-` (stdin/stdout, one session).
+//! TARGET is any address (TCP, Unix, UDP, Unix datagram) or `-`. Connections are
+//! relayed concurrently, each on its own threads with a fixed 64 KiB buffer per
+//! direction, so a slow side slows the other and memory stays bounded; half-close
+//! is propagated both ways by the shared EOF model (`pipe::eof`, `docs/eof.md`).
+//! With TARGET `-`, connections are relayed one after another (there is one stdin).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
+
+use crate::duration::parse_duration;
+use crate::pipe::{self, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+
+/// Arguments of `netkit relay`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to accept: HOST:PORT, unix:///path, or - for stdin/stdout.
+    #[arg(value_name = "LISTEN")]
+    pub listen: String,
+    /// Where to forward each connection: HOST:PORT, udp://HOST:PORT, unix:///path,
+    /// unix-dgram:///path, or - for stdin/stdout.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Give up connecting to TARGET after this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Relay at most N connections at once; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_conns: usize,
+    /// End-of-file handling and traffic dumps.
+    #[command(flatten)]
+    pub pipe: PipeArgs,
+}
+
+/// Where relayed connections go.
+#[derive(Debug, Clone)]
+enum Target {
+    Stdio,
+    Addr(Address),
+}
+
+/// Runs `netkit relay`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.max_conns == 0 {
+        bail!("--max-conns must be at least 1");
+    }
+    let target = match args.target.as_str() {
+        "-" => Target::Stdio,
+        t => Target::Addr(Address::parse(t).with_context(|| format!("invalid address `{t}`"))?),
+    };
+    let dumper = args.pipe.dumper()?;
+    if args.listen == "-" {
+        let Target::Addr(addr) = &target else {
+            bail!("relay needs at least one side that is not -");
+        };
+        let b = open_target(addr, args.timeout)?;
+        let trace = dumper.map(|dumper| Trace {
+            dumper,
+            conn: 1,
+            labels: STDIO_LABELS,
+        });
+        pipe::run(Endpoint::stdio(), b, args.pipe.pipe(), trace).context("relay failed")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let addr = Address::parse(&args.listen)
+        .with_context(|| format!("invalid address `{}`", args.listen))?;
+    if !addr.is_stream() {
+        bail!("relay listens on a stream address (HOST:PORT or unix:///path), not {addr}");
+    }
+    let listener = Listener::bind(&addr, &ListenOptions::default())
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    eprintln!("listening on {}", listener.local_address());
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut conn = 0u64;
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("netkit: accept failed: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        conn += 1;
+        if active.load(Ordering::SeqCst) >= args.max_conns {
+            eprintln!("netkit: connection {conn} from {peer}: over --max-conns, closed");
+            continue;
+        }
+        let trace = dumper.clone().map(|dumper| {
+            dumper.note(conn, &format!("accepted from {peer}"));
+            Trace {
+                dumper,
+                conn,
+                labels: STDIO_LABELS,
+            }
+        });
+        let job = Job {
+            conn,
+            peer,
+            stream,
+            target: target.clone(),
+            timeout: args.timeout,
+            pipe: args.pipe.clone(),
+            trace,
+        };
+        match target {
+            Target::Stdio => job.run(),
+            Target::Addr(_) => {
+                let active = active.clone();
+                active.fetch_add(1, Ordering::SeqCst);
+                thread::spawn(move || {
+                    job.run();
+                    active.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        }
+    }
+}
+
+/// One relayed connection.
+struct Job {
+    conn: u64,
+    peer: PeerAddr,
+    stream: Stream,
+    target: Target,
+    timeout: Duration,
+    pipe: PipeArgs,
+    trace: Option<Trace>,
+}
+
+impl Job {
+    fn run(self) {
+        let (conn, peer) = (self.conn, self.peer.clone());
+        if let Err(e) = self.relay() {
+            eprintln!("netkit: connection {conn} from {peer}: {e:#}");
+        }
+    }
+
+    fn relay(self) -> anyhow::Result<()> {
+        let b = match &self.target {
+            Target::Stdio => Endpoint::stdio(),
+            Target::Addr(addr) => open_target(addr, self.timeout)?,
+        };
+        let a = Endpoint::stream(self.stream).context("cannot clone the socket")?;
+        pipe::run(a, b, self.pipe.pipe(), self.trace)?;
+        Ok(())
+    }
+}
+
+/// Connects to a relay target.
+fn open_target(addr: &Address, timeout: Duration) -> anyhow::Result<Endpoint> {
+    let ep = if addr.is_stream() {
+        let s = net::connect(addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+        Endpoint::stream(s)
+    } else {
+        let d = Datagram::connect_to(addr).with_context(|| format!("cannot connect to {addr}"))?;
+        Endpoint::datagram(d)
+    };
+    ep.with_context(|| format!("cannot set up {addr}"))
+}
