@@ -8,11 +8,16 @@
 //! End-of-file follows the shared EOF model (`pipe::eof`, `docs/eof.md`).
 
 use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use netkit::net::{Address, ListenOptions, Listener};
 
 use crate::pipe::{self, exec, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+
+/// How long to pause after a failed accept (e.g. out of descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Arguments of `netkit listen`.
 #[derive(Debug, clap::Args)]
@@ -54,7 +59,15 @@ fn pipe_loop(listener: &Listener, args: &Args) -> anyhow::Result<ExitCode> {
     let dumper = args.pipe.dumper()?;
     let mut conn = 0u64;
     loop {
-        let (stream, peer) = listener.accept().context("accept failed")?;
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) if args.keep_open => {
+                eprintln!("netkit: accept failed: {e}");
+                thread::sleep(ACCEPT_RETRY);
+                continue;
+            }
+            Err(e) => return Err(e).context("accept failed"),
+        };
         conn += 1;
         let trace = dumper.clone().map(|dumper| {
             dumper.note(conn, &format!("accepted from {peer}"));
@@ -76,12 +89,54 @@ fn pipe_loop(listener: &Listener, args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `netkit serve --exec CMD`: binds every address, announces it, and runs `cmd`
+/// per connection on each, concurrently, until the process is stopped.
+pub fn serve_exec(addrs: &[String], cmd: &str) -> anyhow::Result<ExitCode> {
+    let mut listeners = Vec::new();
+    for a in addrs {
+        let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
+        if !addr.is_stream() {
+            bail!("--exec takes stream addresses (HOST:PORT or unix:///path), not {addr}");
+        }
+        let l = Listener::bind(&addr, &ListenOptions::default())
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(l);
+    }
+    for l in &listeners {
+        eprintln!("listening on {}", l.local_address());
+    }
+    let threads: Vec<_> = listeners
+        .into_iter()
+        .map(|l| {
+            let cmd = cmd.to_string();
+            thread::spawn(move || exec_loop(&l, &cmd, true))
+        })
+        .collect();
+    for t in threads {
+        match t.join() {
+            Ok(r) => {
+                r?;
+            }
+            Err(_) => bail!("an accept loop panicked"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `cmd` per accepted connection; without `keep_open`, for one connection,
 /// waiting for the child to exit.
 fn exec_loop(listener: &Listener, cmd: &str, keep_open: bool) -> anyhow::Result<ExitCode> {
     let mut conn = 0u64;
     loop {
-        let (stream, peer) = listener.accept().context("accept failed")?;
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) if keep_open => {
+                eprintln!("netkit: accept failed: {e}");
+                thread::sleep(ACCEPT_RETRY);
+                continue;
+            }
+            Err(e) => return Err(e).context("accept failed"),
+        };
         conn += 1;
         let child = match exec::spawn(cmd, stream, &peer) {
             Ok(c) => c,

@@ -7,6 +7,8 @@
 //! direction, so a slow side slows the other and memory stays bounded; half-close
 //! is propagated both ways by the shared EOF model (`pipe::eof`, `docs/eof.md`).
 //! With TARGET `-`, connections are relayed one after another (there is one stdin).
+//! A datagram TARGET never reaches end-of-file, so `--eof half` means `wait:1s`
+//! for it.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +20,11 @@ use anyhow::{bail, Context};
 use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
 
 use crate::duration::parse_duration;
+use crate::pipe::eof::EofPolicy;
 use crate::pipe::{self, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+
+/// `--eof half` with a datagram target means `wait:` this long.
+const DATAGRAM_LINGER: Duration = Duration::from_secs(1);
 
 /// Arguments of `netkit relay`.
 #[derive(Debug, clap::Args)]
@@ -58,6 +64,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         t => Target::Addr(Address::parse(t).with_context(|| format!("invalid address `{t}`"))?),
     };
     let dumper = args.pipe.dumper()?;
+    let mut pipe_args = args.pipe.clone();
+    if matches!(&target, Target::Addr(a) if !a.is_stream()) && pipe_args.eof == EofPolicy::Half {
+        // A datagram target never ends; `half` would keep the session until a
+        // reply finds the client gone.
+        pipe_args.eof = EofPolicy::Wait(DATAGRAM_LINGER);
+    }
     if args.listen == "-" {
         let Target::Addr(addr) = &target else {
             bail!("relay needs at least one side that is not -");
@@ -68,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             conn: 1,
             labels: STDIO_LABELS,
         });
-        pipe::run(Endpoint::stdio(), b, args.pipe.pipe(), trace).context("relay failed")?;
+        pipe::run(Endpoint::stdio(), b, pipe_args.pipe(), trace).context("relay failed")?;
         return Ok(ExitCode::SUCCESS);
     }
     let addr = Address::parse(&args.listen)
@@ -109,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             stream,
             target: target.clone(),
             timeout: args.timeout,
-            pipe: args.pipe.clone(),
+            pipe: pipe_args.clone(),
             trace,
         };
         match target {

@@ -65,11 +65,23 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
+    /// Instead of a service, run `sh -c CMD` per connection with the socket as
+    /// its stdin and stdout (inetd style); stream addresses only.
+    #[arg(long, short = 'e', value_name = "CMD")]
+    pub exec: Option<String>,
 }
 
 /// Runs `netkit serve`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
+    if let Some(cmd) = &args.exec {
+        let listen = if args.listen.is_empty() {
+            vec![DEFAULT_LISTEN.to_string()]
+        } else {
+            args.listen.clone()
+        };
+        return crate::cmd::listen::serve_exec(&listen, cmd);
+    }
     let mode = match args.mode {
         ModeArg::Reactor => {
             bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential")
