@@ -364,3 +364,28 @@ cells!(
     send_only,
     recv_only,
 );
+
+// Row (datagrams): after stdin ends, `connect` waits for the replies (up to
+// `--wait`), and returns as soon as every datagram sent has had one.
+#[test]
+fn udp_one_shot_waits_for_the_reply_and_no_longer() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp://{}", server.local_addr().unwrap());
+    let t = thread::spawn(move || {
+        server.set_read_timeout(Some(STEP)).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        // Answer well after the client's stdin has ended.
+        thread::sleep(Duration::from_millis(300));
+        let reply = [b"re: ", &buf[..n]].concat();
+        server.send_to(&reply, from).unwrap();
+    });
+    let mut cmd = Command::new(util::netkit());
+    // --wait is far longer than the test's bound: returning at all proves the
+    // reply ended the wait.
+    cmd.args(["connect", &addr, "--wait", "10m"]);
+    let out = util::run_bounded(cmd, b"question\n", STEP);
+    t.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"re: question\n");
+}
