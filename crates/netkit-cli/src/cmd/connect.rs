@@ -1,6 +1,6 @@
 //! `netkit connect`: netcat for netkit's addresses.
 //!
-//! Streams (TCP, Unix): stdin goes to the socket and the socket to stdout, with
+//! `tls://HOST:PORT` adds TLS (see `pipe::tls`). Streams (TCP, Unix, TLS): stdin goes to the socket and the socket to stdout, with
 //! end-of-file handled by the shared EOF model (`--eof`, `--send-only`,
 //! `--recv-only`; see `pipe::eof` and `docs/eof.md`). Datagrams (UDP, Unix
 //! datagram): each stdin line is one datagram and each reply is printed on its own
@@ -15,11 +15,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use netkit::net::{self, Address, Datagram};
+use netkit::net::{self, Datagram};
 
 use crate::duration::parse_duration;
 use crate::pipe::dump::Dumper;
-use crate::pipe::{self, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
 
 /// How often the datagram receiver checks whether stdin has ended.
 const DGRAM_TICK: Duration = Duration::from_millis(50);
@@ -27,7 +27,8 @@ const DGRAM_TICK: Duration = Duration::from_millis(50);
 /// Arguments of `netkit connect`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to connect: HOST:PORT, udp://HOST:PORT, unix:///path, unix-dgram:///path.
+    /// Where to connect: HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, unix:///path,
+    /// unix-dgram:///path.
     #[arg(value_name = "ADDR")]
     pub addr: String,
     /// Give up connecting after this long.
@@ -40,16 +41,26 @@ pub struct Args {
     /// End-of-file handling and traffic dumps.
     #[command(flatten)]
     pub pipe: PipeArgs,
+    /// TLS client options.
+    #[command(flatten)]
+    pub tls: tls::ClientArgs,
 }
 
 /// Runs `netkit connect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let addr =
-        Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
+    let target = tls::parse_target(&args.addr)?;
+    let addr = target.addr;
+    let tls_config = match &target.tls_host {
+        Some(_) => Some(tls::client_config(&args.tls)?),
+        None => None,
+    };
     let dumper = args.pipe.dumper()?;
     if addr.is_stream() {
-        let stream = net::connect(&addr, args.timeout)
+        let mut stream = net::connect(&addr, args.timeout)
             .with_context(|| format!("cannot connect to {addr}"))?;
+        if let (Some(host), Some(config)) = (&target.tls_host, &tls_config) {
+            stream = tls::connect(stream, host, config)?;
+        }
         let trace = dumper.map(|dumper| {
             dumper.note(1, &format!("connected to {addr}"));
             Trace {

@@ -5,16 +5,20 @@
 //! `--keep-open` serves connection after connection, one after another: each one
 //! gets stdin from where the previous one stopped and its output goes to stdout
 //! (no broadcast). With `--exec`, `--keep-open` runs the children concurrently.
+//! `--tls-cert/--tls-key` or `--tls-self-signed` put TLS in front of each
+//! connection (`pipe::tls`), for the pipe and for `--exec` alike.
 //! End-of-file follows the shared EOF model (`pipe::eof`, `docs/eof.md`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use netkit::net::{Address, ListenOptions, Listener};
+use netkit::net::{Address, ListenOptions, Listener, Stream};
+use rustls::ServerConfig;
 
-use crate::pipe::{self, exec, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::pipe::{self, exec, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
 
 /// How long to pause after a failed accept (e.g. out of descriptors).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -36,6 +40,9 @@ pub struct Args {
     /// End-of-file handling and traffic dumps.
     #[command(flatten)]
     pub pipe: PipeArgs,
+    /// TLS server options.
+    #[command(flatten)]
+    pub tls: tls::ServerArgs,
 }
 
 /// Runs `netkit listen`.
@@ -45,17 +52,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !addr.is_stream() {
         bail!("listen takes a stream address (HOST:PORT or unix:///path), not {addr}");
     }
+    let tls = tls::server_config(&args.tls)?;
     let listener = Listener::bind(&addr, &ListenOptions::default())
         .with_context(|| format!("cannot listen on {addr}"))?;
     eprintln!("listening on {}", listener.local_address());
     match &args.exec {
-        Some(cmd) => exec_loop(&listener, cmd, args.keep_open),
-        None => pipe_loop(&listener, &args),
+        Some(cmd) => exec_loop(&listener, cmd, args.keep_open, tls.as_ref()),
+        None => pipe_loop(&listener, &args, tls.as_ref()),
     }
 }
 
 /// Joins each accepted connection to stdin/stdout, one after another.
-fn pipe_loop(listener: &Listener, args: &Args) -> anyhow::Result<ExitCode> {
+fn pipe_loop(
+    listener: &Listener,
+    args: &Args,
+    tls: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<ExitCode> {
     let dumper = args.pipe.dumper()?;
     let mut conn = 0u64;
     loop {
@@ -69,6 +81,14 @@ fn pipe_loop(listener: &Listener, args: &Args) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e).context("accept failed"),
         };
         conn += 1;
+        let stream = match secure(stream, tls) {
+            Ok(s) => s,
+            Err(e) if args.keep_open => {
+                eprintln!("netkit: connection {conn} from {peer}: {e:#}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let trace = dumper.clone().map(|dumper| {
             dumper.note(conn, &format!("accepted from {peer}"));
             Trace {
@@ -86,6 +106,14 @@ fn pipe_loop(listener: &Listener, args: &Args) -> anyhow::Result<ExitCode> {
         if let Err(e) = result {
             eprintln!("netkit: connection {conn} from {peer}: {e}");
         }
+    }
+}
+
+/// The accepted stream, behind a TLS server handshake when `tls` is set.
+fn secure(stream: Stream, tls: Option<&Arc<ServerConfig>>) -> anyhow::Result<Stream> {
+    match tls {
+        Some(config) => tls::accept(stream, config),
+        None => Ok(stream),
     }
 }
 
@@ -109,7 +137,7 @@ pub fn serve_exec(addrs: &[String], cmd: &str) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|l| {
             let cmd = cmd.to_string();
-            thread::spawn(move || exec_loop(&l, &cmd, true))
+            thread::spawn(move || exec_loop(&l, &cmd, true, None))
         })
         .collect();
     for t in threads {
@@ -125,7 +153,12 @@ pub fn serve_exec(addrs: &[String], cmd: &str) -> anyhow::Result<ExitCode> {
 
 /// Runs `cmd` per accepted connection; without `keep_open`, for one connection,
 /// waiting for the child to exit.
-fn exec_loop(listener: &Listener, cmd: &str, keep_open: bool) -> anyhow::Result<ExitCode> {
+fn exec_loop(
+    listener: &Listener,
+    cmd: &str,
+    keep_open: bool,
+    tls: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<ExitCode> {
     let mut conn = 0u64;
     loop {
         let (stream, peer) = match listener.accept() {
@@ -138,6 +171,14 @@ fn exec_loop(listener: &Listener, cmd: &str, keep_open: bool) -> anyhow::Result<
             Err(e) => return Err(e).context("accept failed"),
         };
         conn += 1;
+        let stream = match secure(stream, tls) {
+            Ok(s) => s,
+            Err(e) if keep_open => {
+                eprintln!("netkit: connection {conn} from {peer}: {e:#}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let child = match exec::spawn(cmd, stream, &peer) {
             Ok(c) => c,
             Err(e) if keep_open => {

@@ -2,7 +2,8 @@
 //! to TARGET and forward both ways, like `socat TCP-LISTEN:...,fork TCP:...`.
 //!
 //! LISTEN is a stream address (TCP, Unix) or `-` (stdin/stdout, one session).
-//! TARGET is any address (TCP, Unix, UDP, Unix datagram) or `-`. Connections are
+//! TARGET is any address (TCP, TLS, Unix, UDP, Unix datagram) or `-`; LISTEN
+//! speaks TLS with `--tls-cert/--tls-key` or `--tls-self-signed`. Connections are
 //! relayed concurrently, each on its own threads with a fixed 64 KiB buffer per
 //! direction, so a slow side slows the other and memory stays bounded; half-close
 //! is propagated both ways by the shared EOF model (`pipe::eof`, `docs/eof.md`).
@@ -18,10 +19,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
+use rustls::{ClientConfig, ServerConfig};
 
 use crate::duration::parse_duration;
 use crate::pipe::eof::EofPolicy;
-use crate::pipe::{self, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
 
 /// `--eof half` with a datagram target means `wait:` this long.
 const DATAGRAM_LINGER: Duration = Duration::from_secs(1);
@@ -32,8 +34,8 @@ pub struct Args {
     /// Where to accept: HOST:PORT, unix:///path, or - for stdin/stdout.
     #[arg(value_name = "LISTEN")]
     pub listen: String,
-    /// Where to forward each connection: HOST:PORT, udp://HOST:PORT, unix:///path,
-    /// unix-dgram:///path, or - for stdin/stdout.
+    /// Where to forward each connection: HOST:PORT, tls://HOST:PORT, udp://HOST:PORT,
+    /// unix:///path, unix-dgram:///path, or - for stdin/stdout.
     #[arg(value_name = "TARGET")]
     pub target: String,
     /// Give up connecting to TARGET after this long.
@@ -45,13 +47,26 @@ pub struct Args {
     /// End-of-file handling and traffic dumps.
     #[command(flatten)]
     pub pipe: PipeArgs,
+    /// TLS client options for a tls:// TARGET.
+    #[command(flatten)]
+    pub tls_client: tls::ClientArgs,
+    /// TLS server options for LISTEN.
+    #[command(flatten)]
+    pub tls_server: tls::ServerArgs,
 }
 
 /// Where relayed connections go.
 #[derive(Debug, Clone)]
 enum Target {
     Stdio,
-    Addr(Address),
+    Addr(Address, Option<TlsTarget>),
+}
+
+/// A tls:// target's server name and configuration.
+#[derive(Debug, Clone)]
+struct TlsTarget {
+    host: String,
+    config: Arc<ClientConfig>,
 }
 
 /// Runs `netkit relay`.
@@ -61,20 +76,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let target = match args.target.as_str() {
         "-" => Target::Stdio,
-        t => Target::Addr(Address::parse(t).with_context(|| format!("invalid address `{t}`"))?),
+        t => {
+            let parsed = tls::parse_target(t)?;
+            let tls = match parsed.tls_host {
+                Some(host) => Some(TlsTarget {
+                    host,
+                    config: tls::client_config(&args.tls_client)?,
+                }),
+                None => None,
+            };
+            Target::Addr(parsed.addr, tls)
+        }
     };
+    let tls_server = tls::server_config(&args.tls_server)?;
     let dumper = args.pipe.dumper()?;
     let mut pipe_args = args.pipe.clone();
-    if matches!(&target, Target::Addr(a) if !a.is_stream()) && pipe_args.eof == EofPolicy::Half {
+    if matches!(&target, Target::Addr(a, _) if !a.is_stream()) && pipe_args.eof == EofPolicy::Half {
         // A datagram target never ends; `half` would keep the session until a
         // reply finds the client gone.
         pipe_args.eof = EofPolicy::Wait(DATAGRAM_LINGER);
     }
     if args.listen == "-" {
-        let Target::Addr(addr) = &target else {
+        let Target::Addr(addr, tls) = &target else {
             bail!("relay needs at least one side that is not -");
         };
-        let b = open_target(addr, args.timeout)?;
+        let b = open_target(addr, tls.as_ref(), args.timeout)?;
         let trace = dumper.map(|dumper| Trace {
             dumper,
             conn: 1,
@@ -120,13 +146,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             peer,
             stream,
             target: target.clone(),
+            tls_server: tls_server.clone(),
             timeout: args.timeout,
             pipe: pipe_args.clone(),
             trace,
         };
         match target {
             Target::Stdio => job.run(),
-            Target::Addr(_) => {
+            Target::Addr(..) => {
                 let active = active.clone();
                 active.fetch_add(1, Ordering::SeqCst);
                 thread::spawn(move || {
@@ -144,6 +171,7 @@ struct Job {
     peer: PeerAddr,
     stream: Stream,
     target: Target,
+    tls_server: Option<Arc<ServerConfig>>,
     timeout: Duration,
     pipe: PipeArgs,
     trace: Option<Trace>,
@@ -158,20 +186,32 @@ impl Job {
     }
 
     fn relay(self) -> anyhow::Result<()> {
+        let stream = match &self.tls_server {
+            Some(config) => tls::accept(self.stream, config)?,
+            None => self.stream,
+        };
         let b = match &self.target {
             Target::Stdio => Endpoint::stdio(),
-            Target::Addr(addr) => open_target(addr, self.timeout)?,
+            Target::Addr(addr, tls) => open_target(addr, tls.as_ref(), self.timeout)?,
         };
-        let a = Endpoint::stream(self.stream).context("cannot clone the socket")?;
+        let a = Endpoint::stream(stream).context("cannot clone the socket")?;
         pipe::run(a, b, self.pipe.pipe(), self.trace)?;
         Ok(())
     }
 }
 
 /// Connects to a relay target.
-fn open_target(addr: &Address, timeout: Duration) -> anyhow::Result<Endpoint> {
+fn open_target(
+    addr: &Address,
+    tls: Option<&TlsTarget>,
+    timeout: Duration,
+) -> anyhow::Result<Endpoint> {
     let ep = if addr.is_stream() {
-        let s = net::connect(addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+        let mut s =
+            net::connect(addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+        if let Some(t) = tls {
+            s = tls::connect(s, &t.host, &t.config)?;
+        }
         Endpoint::stream(s)
     } else {
         let d = Datagram::connect_to(addr).with_context(|| format!("cannot connect to {addr}"))?;

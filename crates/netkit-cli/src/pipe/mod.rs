@@ -10,6 +10,7 @@
 pub mod dump;
 pub mod eof;
 pub mod exec;
+pub mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
