@@ -58,8 +58,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if addr.is_stream() {
         let mut stream = net::connect(&addr, args.timeout)
             .with_context(|| format!("cannot connect to {addr}"))?;
+        let mut bridge = None;
         if let (Some(host), Some(config)) = (&target.tls_host, &tls_config) {
-            stream = tls::connect(stream, host, config)?;
+            let (plain, b) = tls::connect(stream, host, config)?;
+            (stream, bridge) = (plain, Some(b));
         }
         let trace = dumper.map(|dumper| {
             dumper.note(1, &format!("connected to {addr}"));
@@ -69,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 labels: STDIO_LABELS,
             }
         });
-        let sock = Endpoint::stream(stream).context("cannot clone the socket")?;
+        let sock = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
         pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace).context("connection failed")?;
     } else {
         let sock = Datagram::connect_to(&addr)?;

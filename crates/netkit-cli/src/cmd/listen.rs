@@ -18,7 +18,12 @@ use anyhow::{bail, Context};
 use netkit::net::{Address, ListenOptions, Listener, Stream};
 use rustls::ServerConfig;
 
+use crate::pipe::tls::Bridge;
 use crate::pipe::{self, exec, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+
+/// How long an `--exec` connection's TLS bridge may take to deliver the rest
+/// after the child exits.
+const BRIDGE_LINGER: Duration = Duration::from_secs(10);
 
 /// How long to pause after a failed accept (e.g. out of descriptors).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -81,7 +86,7 @@ fn pipe_loop(
             Err(e) => return Err(e).context("accept failed"),
         };
         conn += 1;
-        let stream = match secure(stream, tls) {
+        let (stream, bridge) = match secure(stream, tls) {
             Ok(s) => s,
             Err(e) if args.keep_open => {
                 eprintln!("netkit: connection {conn} from {peer}: {e:#}");
@@ -97,7 +102,7 @@ fn pipe_loop(
                 labels: STDIO_LABELS,
             }
         });
-        let sock = Endpoint::stream(stream).context("cannot clone the socket")?;
+        let sock = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
         let result = pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace);
         if !args.keep_open {
             result.context("connection failed")?;
@@ -110,10 +115,13 @@ fn pipe_loop(
 }
 
 /// The accepted stream, behind a TLS server handshake when `tls` is set.
-fn secure(stream: Stream, tls: Option<&Arc<ServerConfig>>) -> anyhow::Result<Stream> {
+fn secure(
+    stream: Stream,
+    tls: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<(Stream, Option<Bridge>)> {
     match tls {
-        Some(config) => tls::accept(stream, config),
-        None => Ok(stream),
+        Some(config) => tls::accept(stream, config).map(|(s, b)| (s, Some(b))),
+        None => Ok((stream, None)),
     }
 }
 
@@ -171,7 +179,7 @@ fn exec_loop(
             Err(e) => return Err(e).context("accept failed"),
         };
         conn += 1;
-        let stream = match secure(stream, tls) {
+        let (stream, bridge) = match secure(stream, tls) {
             Ok(s) => s,
             Err(e) if keep_open => {
                 eprintln!("netkit: connection {conn} from {peer}: {e:#}");
@@ -189,12 +197,17 @@ fn exec_loop(
         };
         let pid = child.id();
         eprintln!("connection {conn} from {peer}: started pid {pid}");
-        let reaper = exec::reap(child, move |status| match status {
-            Ok(s) => eprintln!(
-                "connection {conn} from {peer}: pid {pid} ended with {}",
-                exec::describe(s)
-            ),
-            Err(e) => eprintln!("netkit: connection {conn}: waiting for pid {pid}: {e}"),
+        let reaper = exec::reap(child, move |status| {
+            match status {
+                Ok(s) => eprintln!(
+                    "connection {conn} from {peer}: pid {pid} ended with {}",
+                    exec::describe(s)
+                ),
+                Err(e) => eprintln!("netkit: connection {conn}: waiting for pid {pid}: {e}"),
+            }
+            if let Some(b) = bridge {
+                b.wait(BRIDGE_LINGER);
+            }
         });
         if !keep_open {
             let _ = reaper.join();

@@ -186,15 +186,18 @@ impl Job {
     }
 
     fn relay(self) -> anyhow::Result<()> {
-        let stream = match &self.tls_server {
-            Some(config) => tls::accept(self.stream, config)?,
-            None => self.stream,
+        let (stream, bridge) = match &self.tls_server {
+            Some(config) => {
+                let (s, b) = tls::accept(self.stream, config)?;
+                (s, Some(b))
+            }
+            None => (self.stream, None),
         };
         let b = match &self.target {
             Target::Stdio => Endpoint::stdio(),
             Target::Addr(addr, tls) => open_target(addr, tls.as_ref(), self.timeout)?,
         };
-        let a = Endpoint::stream(stream).context("cannot clone the socket")?;
+        let a = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
         pipe::run(a, b, self.pipe.pipe(), self.trace)?;
         Ok(())
     }
@@ -207,12 +210,14 @@ fn open_target(
     timeout: Duration,
 ) -> anyhow::Result<Endpoint> {
     let ep = if addr.is_stream() {
-        let mut s =
-            net::connect(addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
-        if let Some(t) = tls {
-            s = tls::connect(s, &t.host, &t.config)?;
+        let s = net::connect(addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+        match tls {
+            Some(t) => {
+                let (plain, bridge) = tls::connect(s, &t.host, &t.config)?;
+                Endpoint::bridged(plain, Some(bridge))
+            }
+            None => Endpoint::stream(s),
         }
-        Endpoint::stream(s)
     } else {
         let d = Datagram::connect_to(addr).with_context(|| format!("cannot connect to {addr}"))?;
         Endpoint::datagram(d)

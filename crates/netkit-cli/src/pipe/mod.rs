@@ -25,6 +25,7 @@ use netkit::net::{Datagram, Stream, UDP_MAX};
 
 use self::dump::{DumpFormat, Dumper};
 use self::eof::{Action, EofPolicy, Pipe, Side};
+use self::tls::Bridge;
 
 /// Bytes each direction reads at a time; also the most a direction holds.
 const CHUNK: usize = 64 * 1024;
@@ -91,6 +92,9 @@ pub trait Control: Send + Sync {
     fn shutdown_write(&self);
     /// Ends everything; blocked reads and writes on this endpoint return.
     fn close(&self);
+    /// Called once the session is over: waits for whatever still carries this
+    /// endpoint's data (a TLS bridge flushing), within a bound.
+    fn finish(&self) {}
 }
 
 /// One side of a session: where to read, where to write, how to shut down.
@@ -109,7 +113,10 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-struct StreamControl(Stream);
+/// How long a finished session waits for a TLS bridge to deliver the rest.
+const BRIDGE_LINGER: Duration = Duration::from_secs(10);
+
+struct StreamControl(Stream, Mutex<Option<Bridge>>);
 
 impl Control for StreamControl {
     fn shutdown_write(&self) {
@@ -118,15 +125,27 @@ impl Control for StreamControl {
     fn close(&self) {
         let _ = self.0.shutdown(Shutdown::Both);
     }
+    fn finish(&self) {
+        let bridge = self.1.lock().ok().and_then(|mut b| b.take());
+        if let Some(b) = bridge {
+            b.wait(BRIDGE_LINGER);
+        }
+    }
 }
 
 impl Endpoint {
     /// A connected TCP or Unix stream.
     pub fn stream(s: Stream) -> io::Result<Endpoint> {
+        Endpoint::bridged(s, None)
+    }
+
+    /// A stream that is the plaintext end of a TLS bridge (or plain, with `None`);
+    /// the session waits for the bridge when it ends.
+    pub fn bridged(s: Stream, bridge: Option<Bridge>) -> io::Result<Endpoint> {
         Ok(Endpoint {
             reader: Box::new(s.try_clone()?),
             writer: Box::new(s.try_clone()?),
-            control: Arc::new(StreamControl(s)),
+            control: Arc::new(StreamControl(s, Mutex::new(bridge))),
         })
     }
 
@@ -383,6 +402,10 @@ pub fn run(a: Endpoint, b: Endpoint, mut pipe: Pipe, trace: Option<Trace>) -> io
             }
         }
     }
+    a_ctl.close();
+    b_ctl.close();
+    a_ctl.finish();
+    b_ctl.finish();
     if let Some(t) = &trace {
         t.dumper.note(t.conn, "closed");
     }

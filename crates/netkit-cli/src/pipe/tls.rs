@@ -21,7 +21,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use mio::unix::SourceFd;
@@ -198,8 +198,31 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// Performs a client handshake with `host` over `tcp`; returns the plaintext end.
-pub fn connect(tcp: Stream, host: &str, config: &Arc<ClientConfig>) -> anyhow::Result<Stream> {
+/// The thread that moves a TLS connection's data; wait for it before exiting, or
+/// data still on its way is lost.
+#[derive(Debug)]
+pub struct Bridge(thread::JoinHandle<()>);
+
+impl Bridge {
+    /// Waits until the bridge has sent everything and closed, at most `limit`.
+    pub fn wait(self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.0.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if self.0.is_finished() {
+            let _ = self.0.join();
+        }
+    }
+}
+
+/// Performs a client handshake with `host` over `tcp`; returns the plaintext end
+/// and the bridge behind it.
+pub fn connect(
+    tcp: Stream,
+    host: &str,
+    config: &Arc<ClientConfig>,
+) -> anyhow::Result<(Stream, Bridge)> {
     let name = ServerName::try_from(host.to_string())
         .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
     let conn = ClientConnection::new(config.clone(), name).context("TLS setup failed")?;
@@ -214,8 +237,9 @@ pub fn connect(tcp: Stream, host: &str, config: &Arc<ClientConfig>) -> anyhow::R
     bridge(conn, tcp).context("cannot start the TLS bridge")
 }
 
-/// Performs a server handshake over an accepted `tcp`; returns the plaintext end.
-pub fn accept(tcp: Stream, config: &Arc<ServerConfig>) -> anyhow::Result<Stream> {
+/// Performs a server handshake over an accepted `tcp`; returns the plaintext end
+/// and the bridge behind it.
+pub fn accept(tcp: Stream, config: &Arc<ServerConfig>) -> anyhow::Result<(Stream, Bridge)> {
     let conn = ServerConnection::new(config.clone()).context("TLS setup failed")?;
     let mut conn = Connection::from(conn);
     handshake(&mut conn, &tcp).context("TLS handshake failed")?;
@@ -237,17 +261,17 @@ fn handshake(conn: &mut Connection, tcp: &Stream) -> io::Result<()> {
 }
 
 /// Moves `conn`'s plaintext to and from one end of a socket pair, on a thread.
-fn bridge(conn: Connection, tcp: Stream) -> io::Result<Stream> {
+fn bridge(conn: Connection, tcp: Stream) -> io::Result<(Stream, Bridge)> {
     let (outer, inner) = net::socketpair()?;
     tcp.set_nonblocking(true)?;
     inner.set_nonblocking(true)?;
-    thread::spawn(move || {
+    let handle = thread::spawn(move || {
         if bridge_loop(conn, &tcp, &inner).is_err() {
             let _ = tcp.shutdown(Shutdown::Both);
             let _ = inner.shutdown(Shutdown::Both);
         }
     });
-    Ok(outer)
+    Ok((outer, Bridge(handle)))
 }
 
 /// The bridge's loop: every step that can make progress is tried; with none
