@@ -43,7 +43,13 @@ fn parse_hex(dump: &str) -> BTreeMap<(u64, String), Vec<u8>> {
             .collect();
         let shown: String = bytes
             .iter()
-            .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
         assert_eq!(format!("{shown}|"), ascii, "{line:?}");
         flows.entry(key.clone()).or_default().extend(bytes);
@@ -63,14 +69,21 @@ fn connect_dumps_hex_to_a_file() {
         .arg(&file);
     let input = b"hello, dump\nbinary \x00\x01\x7f\xff and more than sixteen bytes\n";
     let out = run_bounded(cmd, input, STEP);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stderr.is_empty(), "dump went to stderr");
     let dump = std::fs::read_to_string(&file).unwrap();
     let flows = parse_hex(&dump);
     assert_eq!(flows[&(1, ">".to_string())], input);
     assert_eq!(flows[&(1, "<".to_string())], out.stdout);
     assert!(dump.contains("conn 1 connected to"), "{dump}");
-    assert!(dump.contains("00000000  68 65 6c 6c 6f 2c 20 64  75 6d 70 0a"), "{dump}");
+    assert!(
+        dump.contains("00000000  68 65 6c 6c 6f 2c 20 64  75 6d 70 0a"),
+        "{dump}"
+    );
 }
 
 #[test]
@@ -95,7 +108,10 @@ fn listen_dumps_text_to_stderr() {
     assert!(served.wait_log("closed", STEP));
     let log = served.log();
     assert!(log.contains("conn 1 accepted from 127.0.0.1:"), "{log}");
-    assert!(log.contains("conn 1 < 10 bytes\ntab\\there\\x01\\n\n"), "{log}");
+    assert!(
+        log.contains("conn 1 < 10 bytes\ntab\\there\\x01\\n\n"),
+        "{log}"
+    );
     assert!(log.contains("conn 1 > 7 bytes\nreply\\r\\n\n"), "{log}");
 }
 

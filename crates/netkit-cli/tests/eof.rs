@@ -39,7 +39,9 @@ struct Harness {
 }
 
 fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn collect(mut r: impl Read + Send + 'static) -> Output {
@@ -188,7 +190,11 @@ impl Harness {
             if done {
                 return;
             }
-            assert!(Instant::now() < deadline, "{:?}: session did not end", self.kind);
+            assert!(
+                Instant::now() < deadline,
+                "{:?}: session did not end",
+                self.kind
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -248,7 +254,10 @@ fn b_half_closes_half(kind: Kind) {
             thread::sleep(Duration::from_millis(10));
         }
     }
-    assert!(kind == Kind::Relay || !h.has_ended(), "{kind:?} ended at B's FIN");
+    assert!(
+        kind == Kind::Relay || !h.has_ended(),
+        "{kind:?} ended at B's FIN"
+    );
     h.send_a(b"still talking").unwrap();
     h.end_a();
     assert_eq!(h.peer_reads_to_end(), b"still talking");
@@ -386,6 +395,10 @@ fn udp_one_shot_waits_for_the_reply_and_no_longer() {
     cmd.args(["connect", &addr, "--wait", "10m"]);
     let out = util::run_bounded(cmd, b"question\n", STEP);
     t.join().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"re: question\n");
 }

@@ -161,7 +161,10 @@ fn serve_exec_runs_a_program_per_connection() {
     c.shutdown(Shutdown::Write).unwrap();
     let mut got = String::new();
     c.read_to_string(&mut got).unwrap();
-    assert_eq!(got.split_whitespace().collect::<Vec<_>>(), ["peer=127.0.0.1", "5"]);
+    assert_eq!(
+        got.split_whitespace().collect::<Vec<_>>(),
+        ["peer=127.0.0.1", "5"]
+    );
     let mut u = UnixStream::connect(dir.path("e.sock")).unwrap();
     u.set_read_timeout(Some(STEP)).unwrap();
     u.write_all(b"abc").unwrap();

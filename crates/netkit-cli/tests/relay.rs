@@ -50,13 +50,17 @@ fn many_concurrent_connections_through_one_relay() {
     let r = relay(&["127.0.0.1:0", &echo.addr("tcp")]);
     let addr = r.addr("tcp");
     // All clients connect first, so the relay holds them all at once.
-    let clients: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let clients: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
     let handles: Vec<_> = clients
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
             thread::spawn(move || {
-                let data: Vec<u8> = (0..100_000u32).map(|j| ((i as u32 * 7 + j) % 251) as u8).collect();
+                let data: Vec<u8> = (0..100_000u32)
+                    .map(|j| ((i as u32 * 7 + j) % 251) as u8)
+                    .collect();
                 c.set_read_timeout(Some(STEP)).unwrap();
                 let c2 = c.try_clone().unwrap();
                 let got = round_trip(c, &data, move |_| c2.shutdown(Shutdown::Write).unwrap());
@@ -92,7 +96,10 @@ fn a_slow_target_slows_the_client_and_memory_stays_bounded() {
         assert!(sent < limit, "the relay swallowed {sent} bytes");
     }
     let rss = rss_kib(r.pid());
-    assert!(rss < 64 * 1024, "relay RSS {rss} KiB with {sent} bytes in flight");
+    assert!(
+        rss < 64 * 1024,
+        "relay RSS {rss} KiB with {sent} bytes in flight"
+    );
     // Now the target drains everything the client sent.
     client.shutdown(Shutdown::Write).unwrap();
     slow.set_read_timeout(Some(STEP)).unwrap();
@@ -129,7 +136,9 @@ fn unix_to_tcp_and_tcp_to_unix() {
     let u = UnixStream::connect(&front).unwrap();
     u.set_read_timeout(Some(STEP)).unwrap();
     let u2 = u.try_clone().unwrap();
-    let got = round_trip(u, b"via unix\n", move |_| u2.shutdown(Shutdown::Write).unwrap());
+    let got = round_trip(u, b"via unix\n", move |_| {
+        u2.shutdown(Shutdown::Write).unwrap()
+    });
     assert_eq!(got, b"VIA UNIX\n");
 }
 
@@ -161,10 +170,17 @@ fn stdio_as_target_and_as_listen() {
         .arg(util::netkit())
         .env("NK_STDIN", &input);
     let r = Served::spawn(cmd, 1);
-    assert_eq!(tcp_round_trip(&r.addr("tcp"), b"from client\n"), b"from stdin\n");
+    assert_eq!(
+        tcp_round_trip(&r.addr("tcp"), b"from client\n"),
+        b"from stdin\n"
+    );
     let deadline = Instant::now() + STEP;
     while !r.stdout.lock().unwrap().contains("from client\n") {
-        assert!(Instant::now() < deadline, "stdout: {:?}", r.stdout.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "stdout: {:?}",
+            r.stdout.lock().unwrap()
+        );
         thread::sleep(Duration::from_millis(10));
     }
 
@@ -173,7 +189,11 @@ fn stdio_as_target_and_as_listen() {
     let mut cmd = Command::new(util::netkit());
     cmd.arg("relay").arg("-").arg(echo.addr("tcp"));
     let out = run_bounded(cmd, b"shout\n", STEP);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"SHOUT\n");
 }
 

@@ -7,10 +7,12 @@ mod util;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 use util::{run_bounded, Served, TempDir, STEP};
 
 /// A CA and a leaf certificate it signed, as PEM files.
@@ -76,7 +78,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn path(p: &PathBuf) -> &str {
+fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
@@ -91,7 +93,11 @@ fn connect_and_listen_over_tls_with_a_private_ca() {
             &dir,
         );
         let out = connect(
-            &[&format!("tls://{host}:{}", port(&l)), "--cacert", path(&pki.ca)],
+            &[
+                &format!("tls://{host}:{}", port(&l)),
+                "--cacert",
+                path(&pki.ca),
+            ],
             b"from the TLS client\n",
         );
         assert!(out.status.success(), "{host}: {}", stderr(&out));
@@ -109,12 +115,23 @@ fn a_mebibyte_each_way_with_half_close() {
     // listen --exec cat over TLS: the child sees plaintext, and the client's
     // half-close reaches it as end-of-file.
     let l = listen_with(
-        &["--tls-cert", path(&pki.cert), "--tls-key", path(&pki.key), "--exec", "cat"],
+        &[
+            "--tls-cert",
+            path(&pki.cert),
+            "--tls-key",
+            path(&pki.key),
+            "--exec",
+            "cat",
+        ],
         b"",
         &dir,
     );
     let out = connect(
-        &[&format!("tls://localhost:{}", port(&l)), "--cacert", path(&pki.ca)],
+        &[
+            &format!("tls://localhost:{}", port(&l)),
+            "--cacert",
+            path(&pki.ca),
+        ],
         &data,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -128,7 +145,17 @@ fn wrong_certificates_are_refused_with_clear_errors() {
     let pki = make_pki(&dir, "c", &["localhost"]);
     let other = make_pki(&dir, "d", &["localhost"]);
     // Signed by a CA the client does not trust.
-    let l = listen_with(&["-k", "--tls-cert", path(&pki.cert), "--tls-key", path(&pki.key)], b"", &dir);
+    let l = listen_with(
+        &[
+            "-k",
+            "--tls-cert",
+            path(&pki.cert),
+            "--tls-key",
+            path(&pki.key),
+        ],
+        b"",
+        &dir,
+    );
     let addr = format!("tls://localhost:{}", port(&l));
     let out = connect(&[&addr, "--cacert", path(&other.ca)], b"secret\n");
     assert_eq!(out.status.code(), Some(1));
@@ -137,15 +164,27 @@ fn wrong_certificates_are_refused_with_clear_errors() {
     assert!(err.contains("UnknownIssuer"), "{err}");
     // The right CA, the wrong name (the certificate has no 127.0.0.1).
     let out = connect(
-        &[&format!("tls://127.0.0.1:{}", port(&l)), "--cacert", path(&pki.ca)],
+        &[
+            &format!("tls://127.0.0.1:{}", port(&l)),
+            "--cacert",
+            path(&pki.ca),
+        ],
         b"secret\n",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not valid for name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not valid for name"),
+        "{}",
+        stderr(&out)
+    );
     // Not in the system roots either.
     let out = connect(&[&addr], b"secret\n");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("invalid peer certificate"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid peer certificate"),
+        "{}",
+        stderr(&out)
+    );
     // Nothing reached the listener's stdout, and it still serves a good client.
     let out = connect(&[&addr, "--cacert", path(&pki.ca)], b"welcome\n");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -163,9 +202,16 @@ fn self_signed_needs_insecure_and_prints_its_fingerprint() {
         .find_map(|l| l.strip_prefix("tls certificate sha256 fingerprint "))
         .unwrap_or_else(|| panic!("no fingerprint in {log}"));
     assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
-    assert!(fp.split(':').all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok()));
+    assert!(fp
+        .split(':')
+        .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok()));
     let out = connect(
-        &[&format!("tls://localhost:{}", port(&l)), "--insecure", "--alpn", "h2,http/1.1"],
+        &[
+            &format!("tls://localhost:{}", port(&l)),
+            "--insecure",
+            "--alpn",
+            "h2,http/1.1",
+        ],
         b"hi\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -186,7 +232,11 @@ fn relay_terminates_and_originates_tls() {
         .args(["--tls-cert", path(&pki.cert), "--tls-key", path(&pki.key)]);
     let front = Served::spawn(cmd, 1);
     let out = connect(
-        &[&format!("tls://localhost:{}", port(&front)), "--cacert", path(&pki.ca)],
+        &[
+            &format!("tls://localhost:{}", port(&front)),
+            "--cacert",
+            path(&pki.ca),
+        ],
         b"through tls\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -214,10 +264,21 @@ fn relay_terminates_and_originates_tls() {
 fn tls_options_are_checked() {
     let out = connect(&["tls://unix:///tmp/x.sock"], b"");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("tls:// takes HOST:PORT"), "{}", stderr(&out));
-    let out = connect(&["tls://127.0.0.1:1", "--cacert", "/nonexistent/ca.pem"], b"");
+    assert!(
+        stderr(&out).contains("tls:// takes HOST:PORT"),
+        "{}",
+        stderr(&out)
+    );
+    let out = connect(
+        &["tls://127.0.0.1:1", "--cacert", "/nonexistent/ca.pem"],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot read /nonexistent/ca.pem"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read /nonexistent/ca.pem"),
+        "{}",
+        stderr(&out)
+    );
     let mut cmd = Command::new(util::netkit());
     cmd.args(["listen", "127.0.0.1:0", "--tls-cert", "x.pem"]);
     let out = run_bounded(cmd, b"", STEP);
@@ -253,7 +314,14 @@ mod peers {
             .unwrap()
             .to_string();
         let mut cmd = tool("openssl");
-        cmd.args(["s_client", "-connect", &format!("127.0.0.1:{}", port(&l)), "-servername", "localhost", "-ign_eof"]);
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", port(&l)),
+            "-servername",
+            "localhost",
+            "-ign_eof",
+        ]);
         let out = run_bounded(cmd, b"from openssl\n", STEP);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(text.contains("to openssl"), "{text}");
@@ -264,7 +332,7 @@ mod peers {
         let pem_end = text.find("-----END CERTIFICATE-----").unwrap() + 25;
         let mut x509 = tool("openssl");
         x509.args(["x509", "-noout", "-fingerprint", "-sha256"]);
-        let out = run_bounded(x509, text[pem_start..pem_end].as_bytes(), STEP);
+        let out = run_bounded(x509, &text.as_bytes()[pem_start..pem_end], STEP);
         let shown = String::from_utf8_lossy(&out.stdout);
         assert!(shown.trim().ends_with(&format!("={fp}")), "{shown} vs {fp}");
     }
@@ -301,7 +369,15 @@ mod peers {
         let p = free.local_addr().unwrap().port();
         drop(free);
         let mut server = tool("openssl")
-            .args(["s_server", "-accept", &p.to_string(), "-cert", path(&pki.cert), "-key", path(&pki.key)])
+            .args([
+                "s_server",
+                "-accept",
+                &p.to_string(),
+                "-cert",
+                path(&pki.cert),
+                "-key",
+                path(&pki.key),
+            ])
             .args(["-alpn", "h2", "-quiet", "-naccept", "3"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -319,17 +395,36 @@ mod peers {
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("UnknownIssuer"), "{}", stderr(&out));
         let mut cmd = Command::new(util::netkit());
-        cmd.args(["connect", &addr, "--cacert", path(&pki.ca), "--alpn", "http/1.1,h2", "--eof", "wait:1s"]);
+        cmd.args([
+            "connect",
+            &addr,
+            "--cacert",
+            path(&pki.ca),
+            "--alpn",
+            "http/1.1,h2",
+            "--eof",
+            "wait:1s",
+        ]);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(b"to s_server\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"to s_server\n")
+            .unwrap();
         let mut got = String::new();
         let mut line = [0u8; 12];
-        server.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+        server
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut line)
+            .unwrap();
         got.push_str(&String::from_utf8_lossy(&line));
         assert_eq!(got, "to s_server\n");
         let out = child.wait_with_output().unwrap();

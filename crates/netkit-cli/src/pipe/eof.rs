@@ -229,8 +229,14 @@ mod tests {
             Ok(EofPolicy::Wait(Duration::from_secs(2)))
         );
         assert!("wait:".parse::<EofPolicy>().is_err());
-        assert!("later".parse::<EofPolicy>().unwrap_err().contains("wait:DUR"));
-        assert_eq!(EofPolicy::Wait(Duration::from_millis(1500)).to_string(), "wait:1500ms");
+        assert!("later"
+            .parse::<EofPolicy>()
+            .unwrap_err()
+            .contains("wait:DUR"));
+        assert_eq!(
+            EofPolicy::Wait(Duration::from_millis(1500)).to_string(),
+            "wait:1500ms"
+        );
     }
 
     #[test]

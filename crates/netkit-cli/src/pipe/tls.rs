@@ -32,8 +32,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    ClientConfig, ClientConnection, Connection, DigitallySignedStruct, RootCertStore,
-    ServerConfig, ServerConnection, SignatureScheme,
+    ClientConfig, ClientConnection, Connection, DigitallySignedStruct, RootCertStore, ServerConfig,
+    ServerConnection, SignatureScheme,
 };
 use sha2::{Digest, Sha256};
 
@@ -66,7 +66,12 @@ pub struct ClientArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerArgs {
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "tls_self_signed")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
@@ -90,8 +95,7 @@ pub struct Target {
 pub fn parse_target(s: &str) -> anyhow::Result<Target> {
     match s.strip_prefix(SCHEME) {
         Some(rest) => {
-            let addr =
-                Address::parse(rest).with_context(|| format!("invalid address `{s}`"))?;
+            let addr = Address::parse(rest).with_context(|| format!("invalid address `{s}`"))?;
             let Some(hp) = addr.host_port().filter(|_| addr.is_stream()) else {
                 bail!("invalid address `{s}`: tls:// takes HOST:PORT");
             };
@@ -152,8 +156,9 @@ pub fn server_config(args: &ServerArgs) -> anyhow::Result<Option<Arc<ServerConfi
     let (certs, key) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => {
             let certs = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| anyhow::anyhow!("cannot read a private key from {}: {e}", key.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                anyhow::anyhow!("cannot read a private key from {}: {e}", key.display())
+            })?;
             (certs, key)
         }
         (_, _, true) => {
@@ -331,24 +336,26 @@ fn bridge_loop(mut conn: Connection, tcp: &Stream, plain: &Stream) -> io::Result
                     at = 0;
                     progress = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match conn.read_tls(&mut &*tcp) {
-                    Ok(0) => {
-                        tls_eof = true;
-                        let _ = plain.shutdown(Shutdown::Write);
-                        progress = true;
-                    }
-                    Ok(_) => {
-                        if let Err(e) = conn.process_new_packets() {
-                            // Send the alert, then give up.
-                            let _ = conn.write_tls(&mut &*tcp);
-                            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match conn.read_tls(&mut &*tcp) {
+                        Ok(0) => {
+                            tls_eof = true;
+                            let _ = plain.shutdown(Shutdown::Write);
+                            progress = true;
                         }
-                        progress = true;
+                        Ok(_) => {
+                            if let Err(e) = conn.process_new_packets() {
+                                // Send the alert, then give up.
+                                let _ = conn.write_tls(&mut &*tcp);
+                                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                            }
+                            progress = true;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                        Err(e) => return Err(e),
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
-                    Err(e) => return Err(e),
-                },
+                }
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     tls_eof = true;
                     let _ = plain.shutdown(Shutdown::Write);
