@@ -261,6 +261,45 @@ fn relay_terminates_and_originates_tls() {
 }
 
 #[test]
+fn serve_runs_services_over_tls_in_every_blocking_mode() {
+    let dir = TempDir::new("tls-serve");
+    let pki = make_pki(&dir, "s", &["localhost"]);
+    for mode in util::MODES {
+        let served = Served::start(&[
+            "upper",
+            "--mode",
+            mode,
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            path(&pki.cert),
+            "--tls-key",
+            path(&pki.key),
+        ]);
+        let mut served = served;
+        let addr = format!("tls://localhost:{}", port(&served));
+        for i in 0..2 {
+            let out = connect(&[&addr, "--cacert", path(&pki.ca)], format!("line {i}\n").as_bytes());
+            assert!(out.status.success(), "{mode}: {}", stderr(&out));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("LINE {i}\n"), "{mode}");
+        }
+        // SIGINT stops the server and removes the private backend directory.
+        let backend = std::env::temp_dir().join(format!("netkit-tls-{}", served.pid()));
+        assert!(backend.exists());
+        served.signal(libc::SIGINT);
+        assert!(served.wait_exit(STEP).success(), "{}", served.log());
+        assert!(!backend.exists(), "{} left behind", backend.display());
+    }
+    let mut served = Served::start(&["daytime", "--listen", "127.0.0.1:0", "--tls-self-signed"]);
+    assert!(served.log().contains("tls certificate sha256 fingerprint"));
+    let out = connect(&[&format!("tls://localhost:{}", port(&served)), "--insecure"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!out.stdout.is_empty());
+    served.signal(libc::SIGINT);
+    assert!(served.wait_exit(STEP).success(), "{}", served.log());
+}
+
+#[test]
 fn tls_options_are_checked() {
     let out = connect(&["tls://unix:///tmp/x.sock"], b"");
     assert_eq!(out.status.code(), Some(1));

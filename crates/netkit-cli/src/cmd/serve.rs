@@ -69,10 +69,13 @@ pub struct Args {
     /// its stdin and stdout (inetd style); stream addresses only.
     #[arg(long, short = 'e', value_name = "CMD")]
     pub exec: Option<String>,
+    /// TLS on every (stream) address.
+    #[command(flatten)]
+    pub tls: crate::pipe::tls::ServerArgs,
 }
 
 /// Runs `netkit serve`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     if let Some(cmd) = &args.exec {
         let listen = if args.listen.is_empty() {
@@ -91,9 +94,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ModeArg::Fork => Mode::Fork,
         ModeArg::Sequential => Mode::Sequential,
     };
+    let mut front = match crate::pipe::tls::server_config(&args.tls)? {
+        Some(config) => {
+            let addrs = if args.listen.is_empty() {
+                vec![DEFAULT_LISTEN.to_string()]
+            } else {
+                args.listen.clone()
+            };
+            let front = crate::pipe::front::TlsFront::bind(&addrs, config)?;
+            args.listen = vec![front.backend()];
+            Some(front)
+        }
+        None => None,
+    };
     let server = build(&args, mode)?;
-    for addr in server.local_addresses() {
+    let announced = match &front {
+        Some(f) => f.local_addresses(),
+        None => server.local_addresses(),
+    };
+    for addr in announced {
         eprintln!("listening on {addr}");
+    }
+    if let Some(f) = &mut front {
+        f.start();
     }
     server.serve_forever().context("server failed")?;
     Ok(ExitCode::SUCCESS)
