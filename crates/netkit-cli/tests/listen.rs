@@ -199,3 +199,46 @@ fn errors_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
 }
+
+#[test]
+fn keep_open_hands_stdin_on_from_one_connection_to_the_next() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = Command::new(util::netkit())
+        .args(["listen", "127.0.0.1:0", "-k", "--eof", "close", "--dump", "text"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let mut stdin = child.stdin.take().unwrap();
+    for (conn, word) in [(1, "one\n"), (2, "two\n")] {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(STEP)).unwrap();
+        stdin.write_all(word.as_bytes()).unwrap();
+        let mut got = vec![0u8; word.len()];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(got, word.as_bytes());
+        // The client leaves; under --eof close its end ends the session. Stdin
+        // written after that belongs to the next connection.
+        drop(c);
+        let closed = format!("conn {conn} closed");
+        assert!(lines.by_ref().any(|l| l.unwrap().ends_with(&closed)));
+    }
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(STEP)).unwrap();
+    drop(stdin);
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"");
+    let _ = child.kill();
+    let _ = child.wait();
+}

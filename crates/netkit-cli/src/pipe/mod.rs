@@ -274,6 +274,10 @@ fn pump_stdin(tx: &SyncSender<Vec<u8>>) {
     }
 }
 
+/// Stdin read by a session that closed before it could forward it; the next
+/// session (`listen --keep-open`) gets it first.
+static STDIN_LEFTOVER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
 /// Reads the stdin pump until stdin ends or the session closes.
 struct StdinReader {
     closed: Arc<AtomicBool>,
@@ -281,22 +285,49 @@ struct StdinReader {
     at: usize,
 }
 
+impl StdinReader {
+    /// Hands what this reader holds to the next session.
+    fn stash(&mut self, chunk: Vec<u8>) {
+        let rest = self.pending.get(self.at..).unwrap_or(&[]);
+        if let Ok(mut left) = STDIN_LEFTOVER.lock() {
+            left.extend_from_slice(rest);
+            left.extend_from_slice(&chunk);
+        }
+        self.pending.clear();
+        self.at = 0;
+    }
+}
+
 impl Read for StdinReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
+            if self.closed.load(Ordering::SeqCst) {
+                self.stash(Vec::new());
+                return Ok(0);
+            }
             if let Some(rest) = self.pending.get(self.at..).filter(|r| !r.is_empty()) {
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
                 self.at += n;
                 return Ok(n);
             }
-            if self.closed.load(Ordering::SeqCst) {
-                return Ok(0);
+            let left = STDIN_LEFTOVER
+                .lock()
+                .map(|mut l| std::mem::take(&mut *l))
+                .unwrap_or_default();
+            if !left.is_empty() {
+                self.pending = left;
+                self.at = 0;
+                continue;
             }
             let rx = stdin_chunks()
                 .lock()
                 .map_err(|_| io::Error::other("stdin reader failed"))?;
             match rx.recv_timeout(STDIN_TICK) {
+                Ok(chunk) if self.closed.load(Ordering::SeqCst) => {
+                    self.stash(chunk);
+                    return Ok(0);
+                }
                 Ok(chunk) => {
                     self.pending = chunk;
                     self.at = 0;
