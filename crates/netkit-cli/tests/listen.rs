@@ -205,7 +205,15 @@ fn keep_open_hands_stdin_on_from_one_connection_to_the_next() {
     use std::io::BufRead;
     use std::process::Stdio;
     let mut child = Command::new(util::netkit())
-        .args(["listen", "127.0.0.1:0", "-k", "--eof", "close", "--dump", "text"])
+        .args([
+            "listen",
+            "127.0.0.1:0",
+            "-k",
+            "--eof",
+            "close",
+            "--dump",
+            "text",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

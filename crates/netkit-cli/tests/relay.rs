@@ -1,6 +1,7 @@
 //! `netkit relay LISTEN TARGET`: many concurrent connections through one relay,
 //! backpressure with bounded memory, every kind of target (TCP, Unix, UDP, stdio),
-//! stdio as LISTEN, and a target that refuses.
+//! stdio and UDP as LISTEN (a session per client, closed when idle), and a
+//! target that refuses.
 
 mod util;
 
@@ -222,4 +223,59 @@ fn a_refusing_target_closes_the_client_and_the_relay_goes_on() {
     let out = run_bounded(cmd, b"", STEP);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not -"));
+}
+
+#[test]
+fn udp_listen_makes_one_session_per_client() {
+    let upper = Served::start(&[
+        "upper",
+        "--listen",
+        "127.0.0.1:0",
+        "--listen",
+        "udp://127.0.0.1:0",
+    ]);
+    for target in [upper.addr("tcp"), upper.addr("udp")] {
+        let r = relay(&["udp://127.0.0.1:0", &target]);
+        let addr = r.addr("udp").trim_start_matches("udp://").to_string();
+        let clients: Vec<std::net::UdpSocket> = (0..3)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        for (i, c) in clients.iter().enumerate() {
+            c.set_read_timeout(Some(STEP)).unwrap();
+            c.send_to(format!("client {i}\n").as_bytes(), &addr)
+                .unwrap();
+        }
+        for (i, c) in clients.iter().enumerate() {
+            let mut buf = [0u8; 64];
+            let (n, _) = c.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], format!("CLIENT {i}\n").as_bytes(), "{target}");
+        }
+    }
+}
+
+#[test]
+fn udp_sessions_close_when_idle() {
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let r = relay(&[
+        "udp://127.0.0.1:0",
+        &target.local_addr().unwrap().to_string(),
+        "--idle-timeout",
+        "300ms",
+    ]);
+    let addr = r.addr("udp").trim_start_matches("udp://").to_string();
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.send_to(b"hello", &addr).unwrap();
+    let (mut s, _) = target.accept().unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = Vec::new();
+    // The datagram arrives, then the relay closes the idle session.
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hello");
+    // A new datagram opens a new session.
+    c.send_to(b"again", &addr).unwrap();
+    let (mut s, _) = target.accept().unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"again");
 }

@@ -279,9 +279,16 @@ fn serve_runs_services_over_tls_in_every_blocking_mode() {
         let mut served = served;
         let addr = format!("tls://localhost:{}", port(&served));
         for i in 0..2 {
-            let out = connect(&[&addr, "--cacert", path(&pki.ca)], format!("line {i}\n").as_bytes());
+            let out = connect(
+                &[&addr, "--cacert", path(&pki.ca)],
+                format!("line {i}\n").as_bytes(),
+            );
             assert!(out.status.success(), "{mode}: {}", stderr(&out));
-            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("LINE {i}\n"), "{mode}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("LINE {i}\n"),
+                "{mode}"
+            );
         }
         // SIGINT stops the server and removes the private backend directory.
         let backend = std::env::temp_dir().join(format!("netkit-tls-{}", served.pid()));
@@ -292,7 +299,10 @@ fn serve_runs_services_over_tls_in_every_blocking_mode() {
     }
     let mut served = Served::start(&["daytime", "--listen", "127.0.0.1:0", "--tls-self-signed"]);
     assert!(served.log().contains("tls certificate sha256 fingerprint"));
-    let out = connect(&[&format!("tls://localhost:{}", port(&served)), "--insecure"], b"");
+    let out = connect(
+        &[&format!("tls://localhost:{}", port(&served)), "--insecure"],
+        b"",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!out.stdout.is_empty());
     served.signal(libc::SIGINT);

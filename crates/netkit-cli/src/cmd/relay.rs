@@ -1,7 +1,9 @@
 //! `netkit relay LISTEN TARGET`: for each connection accepted on LISTEN, connect
 //! to TARGET and forward both ways, like `socat TCP-LISTEN:...,fork TCP:...`.
 //!
-//! LISTEN is a stream address (TCP, Unix) or `-` (stdin/stdout, one session).
+//! LISTEN is a stream address (TCP, Unix), `-` (stdin/stdout, one session), or a
+//! datagram address (UDP, Unix datagram: one session per client address, see
+//! `pipe::dgram`).
 //! TARGET is any address (TCP, TLS, Unix, UDP, Unix datagram) or `-`; LISTEN
 //! speaks TLS with `--tls-cert/--tls-key` or `--tls-self-signed`. Connections are
 //! relayed concurrently, each on its own threads with a fixed 64 KiB buffer per
@@ -31,7 +33,8 @@ const DATAGRAM_LINGER: Duration = Duration::from_secs(1);
 /// Arguments of `netkit relay`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to accept: HOST:PORT, unix:///path, or - for stdin/stdout.
+    /// Where to accept: HOST:PORT, unix:///path, udp://HOST:PORT,
+    /// unix-dgram:///path, or - for stdin/stdout.
     #[arg(value_name = "LISTEN")]
     pub listen: String,
     /// Where to forward each connection: HOST:PORT, tls://HOST:PORT, udp://HOST:PORT,
@@ -41,6 +44,10 @@ pub struct Args {
     /// Give up connecting to TARGET after this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
+    /// A datagram LISTEN: close a client's session after this long without a
+    /// datagram from it.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
+    pub idle_timeout: Duration,
     /// Relay at most N connections at once; more are closed at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_conns: usize,
@@ -112,7 +119,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let addr = Address::parse(&args.listen)
         .with_context(|| format!("invalid address `{}`", args.listen))?;
     if !addr.is_stream() {
-        bail!("relay listens on a stream address (HOST:PORT or unix:///path), not {addr}");
+        let Target::Addr(target_addr, tls) = &target else {
+            bail!("a datagram LISTEN needs a TARGET address, not -");
+        };
+        if tls_server.is_some() {
+            bail!("TLS options need a stream LISTEN address");
+        }
+        let sock = Datagram::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
+        eprintln!("listening on {}", sock.local_address());
+        let timeout = args.timeout;
+        pipe::dgram::serve(sock, args.idle_timeout, dumper, || {
+            open_target(target_addr, tls.as_ref(), timeout)
+        })
+        .context("relay failed")?;
+        return Ok(ExitCode::SUCCESS);
     }
     let listener = Listener::bind(&addr, &ListenOptions::default())
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -7,6 +7,7 @@
 //! session's own thread applies the pipe's actions and its `wait:` deadline.
 //! [`dump::Dumper`] shows the traffic. Datagram endpoints are not here.
 
+pub mod dgram;
 pub mod dump;
 pub mod eof;
 pub mod exec;
