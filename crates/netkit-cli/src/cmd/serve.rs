@@ -7,12 +7,18 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use netkit::http::{HttpOptions, StaticFiles};
 use netkit::net::Address;
+use netkit::protocol::{Boxed, DynFactory};
+use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceOptions};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::duration::{parse_duration, parse_size};
 
@@ -22,7 +28,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 /// How connections are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
-    /// One event loop per core (not available yet).
+    /// Event loops on epoll, one per core (`--workers`): the default.
     Reactor,
     /// A thread per connection.
     Threads,
@@ -37,7 +43,8 @@ pub enum ModeArg {
 /// Arguments of `netkit serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service to run: echo, discard, hello, daytime, chargen, ...
+    /// The service to run: echo, upper, hello, logger, chat, discard, daytime,
+    /// chargen, http.
     #[arg(default_value = "echo")]
     pub service: String,
     /// Address to listen on (repeatable): HOST:PORT, udp://HOST:PORT,
@@ -45,9 +52,10 @@ pub struct Args {
     #[arg(long = "listen", short = 'l', value_name = "ADDR")]
     pub listen: Vec<String>,
     /// Concurrency mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
+    #[arg(long, value_enum, default_value_t = ModeArg::Reactor)]
     pub mode: ModeArg,
-    /// Worker threads in pool mode (default: the number of cores).
+    /// Event loops in reactor mode, worker threads in pool mode (default: the
+    /// number of cores).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Close a connection that sends nothing for this long (e.g. 30s).
@@ -65,6 +73,12 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
+    /// The directory `http` serves (and `receive` stores into).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: std::path::PathBuf,
+    /// `http`: close a client that has not sent a whole request head in this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
     /// Instead of a service, run `sh -c CMD` per connection with the socket as
     /// its stdin and stdout (inetd style); stream addresses only.
     #[arg(long, short = 'e', value_name = "CMD")]
@@ -85,45 +99,114 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         };
         return crate::cmd::listen::serve_exec(&listen, cmd);
     }
-    let mode = match args.mode {
-        ModeArg::Reactor => {
-            bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential")
-        }
-        ModeArg::Threads => Mode::Threads,
-        ModeArg::Pool => Mode::Pool,
-        ModeArg::Fork => Mode::Fork,
-        ModeArg::Sequential => Mode::Sequential,
-    };
+    // TLS: a front on the public addresses, the server on a private socket.
     let mut front = match crate::pipe::tls::server_config(&args.tls)? {
         Some(config) => {
-            let addrs = if args.listen.is_empty() {
-                vec![DEFAULT_LISTEN.to_string()]
-            } else {
-                args.listen.clone()
-            };
-            let front = crate::pipe::front::TlsFront::bind(&addrs, config)?;
+            let front = crate::pipe::front::TlsFront::bind(&listen_addresses(&args), config)?;
             args.listen = vec![front.backend()];
             Some(front)
         }
         None => None,
     };
-    let server = build(&args, mode)?;
-    let announced = match &front {
-        Some(f) => f.local_addresses(),
-        None => server.local_addresses(),
+    let mode = match args.mode {
+        ModeArg::Reactor => return run_reactor(&args, front.as_mut()),
+        ModeArg::Threads => Mode::Threads,
+        ModeArg::Pool => Mode::Pool,
+        ModeArg::Fork => Mode::Fork,
+        ModeArg::Sequential => Mode::Sequential,
     };
-    for addr in announced {
-        eprintln!("listening on {addr}");
-    }
-    if let Some(f) = &mut front {
-        f.start();
-    }
+    let server = build(&args, mode)?;
+    announce(server.local_addresses(), front.as_mut());
     server.serve_forever().context("server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Validates the arguments into a bound server.
-fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+/// Runs the service on the reactor: raises the open-file limit, binds every
+/// address, and serves until SIGINT/SIGTERM and the grace period end.
+fn run_reactor(
+    args: &Args,
+    front: Option<&mut crate::pipe::front::TlsFront>,
+) -> anyhow::Result<ExitCode> {
+    check(args)?;
+    // Handlers go in before the first `listening on` line, so a signal sent as
+    // soon as a client sees it still stops the server gracefully.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    if let Err(e) = raise_nofile_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    let mut reactor = Reactor::new(ReactorConfig {
+        workers: args.workers.unwrap_or(0),
+        idle_timeout: args.idle_timeout,
+        max_conns: args.max_conns,
+        grace: args.grace,
+        backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+        ..ReactorConfig::default()
+    })
+    .context("cannot start the reactor")?;
+    let opts = service_options(args);
+    let mut bound = Vec::new();
+    for a in listen_addresses(args) {
+        let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
+        let local = if addr.is_stream() {
+            reactor.listen_dyn(&addr, stream_factory(args, &opts)?)
+        } else {
+            reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
+        };
+        bound.push(local.with_context(|| format!("cannot listen on {addr}"))?);
+    }
+    announce(bound, front);
+    let handle = reactor.shutdown_handle();
+    let signals_handle = signals.handle();
+    let watcher = std::thread::Builder::new()
+        .name("netkit-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!("signal {sig}: stopping gracefully");
+                handle.shutdown();
+            }
+        })
+        .context("cannot start the signal thread")?;
+    let result = reactor.run();
+    signals_handle.close();
+    let _ = watcher.join();
+    result.context("reactor failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `listening on ADDR` for each bound address, or for the TLS front's
+/// public addresses (then starting it) when there is one.
+fn announce(bound: Vec<Address>, front: Option<&mut crate::pipe::front::TlsFront>) {
+    let shown = match &front {
+        Some(f) => f.local_addresses(),
+        None => bound,
+    };
+    for addr in shown {
+        eprintln!("listening on {addr}");
+    }
+    if let Some(f) = front {
+        f.start();
+    }
+}
+
+/// The addresses to serve: `--listen`s, or the default.
+fn listen_addresses(args: &Args) -> Vec<String> {
+    if args.listen.is_empty() {
+        vec![DEFAULT_LISTEN.to_string()]
+    } else {
+        args.listen.clone()
+    }
+}
+
+/// What the services are told about the limits.
+fn service_options(args: &Args) -> ServiceOptions {
+    ServiceOptions {
+        max_line: args.max_line,
+        ..ServiceOptions::default()
+    }
+}
+
+/// Checks the limits every mode shares.
+fn check(args: &Args) -> anyhow::Result<()> {
     if args.workers == Some(0) {
         bail!("--workers must be at least 1");
     }
@@ -133,15 +216,14 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     if args.max_line == 0 {
         bail!("--max-line must be at least 1 byte");
     }
-    let addrs = if args.listen.is_empty() {
-        vec![DEFAULT_LISTEN.to_string()]
-    } else {
-        args.listen.clone()
-    };
-    let opts = ServiceOptions {
-        max_line: args.max_line,
-        ..ServiceOptions::default()
-    };
+    Ok(())
+}
+
+/// Validates the arguments into a bound server.
+fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+    check(args)?;
+    let addrs = listen_addresses(args);
+    let opts = service_options(args);
     let mut b = Server::builder()
         .mode(mode)
         .idle_timeout(args.idle_timeout)
@@ -166,12 +248,26 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
         b = b.listen(addr);
     }
     if streams {
-        b = b.protocol_dyn(services::stream_factory(&args.service, &opts)?);
+        b = b.protocol_dyn(stream_factory(args, &opts)?);
     }
     if dgrams {
         b = b.datagram_service(services::datagram_service(&args.service, &opts)?);
     }
     Ok(b.build()?)
+}
+
+/// The Protocol factory for a stream service: `http` or one of `netkit::services`.
+fn stream_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFactory> {
+    if args.service == "http" {
+        let http = HttpOptions {
+            header_timeout: args.header_timeout,
+            ..HttpOptions::default()
+        };
+        let files = StaticFiles::new(&args.root, http)
+            .with_context(|| format!("cannot serve {}", args.root.display()))?;
+        return Ok(Arc::new(Boxed(files)));
+    }
+    Ok(services::stream_factory(&args.service, opts)?)
 }
 
 /// Logs to stderr; the level comes from `NETKIT_LOG` or `RUST_LOG` (default info).
