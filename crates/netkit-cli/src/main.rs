@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cmd;
 mod duration;
+mod pipe;
 mod pyliteral;
 
 /// Python's network-programming toolkit, in Rust.
@@ -25,6 +26,10 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Connect to ADDR: stdin to the socket, the socket to stdout.
     Connect(cmd::connect::Args),
+    /// Accept a connection on ADDR and join it to stdin/stdout (or --exec CMD).
+    Listen(cmd::listen::Args),
+    /// Accept connections on LISTEN and forward each one to TARGET.
+    Relay(cmd::relay::Args),
     /// Pack VALUEs with a struct FMT and print the bytes as hex.
     Pack(cmd::pack::Args),
     /// Unpack HEX bytes with a struct FMT and print the values.
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Fetch(a) => cmd::fetch::run(a),
         Command::Connect(a) => cmd::connect::run(a),
+        Command::Listen(a) => cmd::listen::run(a),
+        Command::Relay(a) => cmd::relay::run(a),
         Command::Pack(a) => cmd::pack::run(a),
         Command::Unpack(a) => cmd::unpack::run(a),
         Command::Calcsize(a) => cmd::calcsize::run(a),

@@ -1,22 +1,25 @@
 //! `netkit connect`: netcat for netkit's addresses.
 //!
-//! Streams (TCP, Unix): stdin goes to the socket and the socket to stdout, on two
-//! threads; at stdin's end the write side is shut down (half-close) and output is
-//! read until the server closes. Datagrams (UDP, Unix datagram): each stdin line
-//! is one datagram and each reply is printed on its own line; after stdin ends,
-//! replies are awaited for `--wait`.
+//! `tls://HOST:PORT` adds TLS (see `pipe::tls`). Streams (TCP, Unix, TLS): stdin goes to the socket and the socket to stdout, with
+//! end-of-file handled by the shared EOF model (`--eof`, `--send-only`,
+//! `--recv-only`; see `pipe::eof` and `docs/eof.md`). Datagrams (UDP, Unix
+//! datagram): each stdin line is one datagram and each reply is printed on its own
+//! line; after stdin ends, replies are awaited until every datagram sent has had
+//! one or `--wait` has passed.
 
-use std::io::{self, BufRead, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use netkit::net::{self, Address, Datagram, Stream};
+use netkit::net::{self, Datagram};
 
 use crate::duration::parse_duration;
+use crate::pipe::dump::Dumper;
+use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
 
 /// How often the datagram receiver checks whether stdin has ended.
 const DGRAM_TICK: Duration = Duration::from_millis(50);
@@ -24,71 +27,69 @@ const DGRAM_TICK: Duration = Duration::from_millis(50);
 /// Arguments of `netkit connect`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to connect: HOST:PORT, udp://HOST:PORT, unix:///path, unix-dgram:///path.
+    /// Where to connect: HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, unix:///path,
+    /// unix-dgram:///path.
     #[arg(value_name = "ADDR")]
     pub addr: String,
     /// Give up connecting after this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
-    /// Datagrams: how long to wait for replies after stdin ends.
+    /// Datagrams: how long to wait for replies after stdin ends (less if every
+    /// datagram sent has had a reply).
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "1s")]
     pub wait: Duration,
+    /// End-of-file handling and traffic dumps.
+    #[command(flatten)]
+    pub pipe: PipeArgs,
+    /// TLS client options.
+    #[command(flatten)]
+    pub tls: tls::ClientArgs,
 }
 
 /// Runs `netkit connect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let addr =
-        Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
+    let target = tls::parse_target(&args.addr)?;
+    let addr = target.addr;
+    let tls_config = match &target.tls_host {
+        Some(_) => Some(tls::client_config(&args.tls)?),
+        None => None,
+    };
+    let dumper = args.pipe.dumper()?;
     if addr.is_stream() {
-        let stream = net::connect(&addr, args.timeout)
+        let mut stream = net::connect(&addr, args.timeout)
             .with_context(|| format!("cannot connect to {addr}"))?;
-        stream_copy(stream)?;
+        let mut bridge = None;
+        if let (Some(host), Some(config)) = (&target.tls_host, &tls_config) {
+            let (plain, b) = tls::connect(stream, host, config)?;
+            (stream, bridge) = (plain, Some(b));
+        }
+        let trace = dumper.map(|dumper| {
+            dumper.note(1, &format!("connected to {addr}"));
+            Trace {
+                dumper,
+                conn: 1,
+                labels: STDIO_LABELS,
+            }
+        });
+        let sock = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
+        pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace).context("connection failed")?;
     } else {
         let sock = Datagram::connect_to(&addr)?;
-        datagram_copy(Arc::new(sock), args.wait)?;
+        datagram_copy(Arc::new(sock), args.wait, dumper)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Copies stdin to the socket (then half-closes) and the socket to stdout.
-fn stream_copy(stream: Stream) -> anyhow::Result<()> {
-    let writer = stream.try_clone().context("cannot clone the socket")?;
-    thread::spawn(move || {
-        let mut stdin = io::stdin().lock();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if writer.send_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        let _ = writer.shutdown(Shutdown::Write);
-    });
-    let mut stdout = io::stdout().lock();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match (&stream).read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
-            Err(e) => return Err(e).context("reading from the socket"),
-        };
-        stdout.write_all(&buf[..n])?;
-        stdout.flush()?;
-    }
-    Ok(())
-}
-
 /// Sends each stdin line as a datagram and prints each reply.
-fn datagram_copy(sock: Arc<Datagram>, wait: Duration) -> anyhow::Result<()> {
+fn datagram_copy(
+    sock: Arc<Datagram>,
+    wait: Duration,
+    dumper: Option<Arc<Dumper>>,
+) -> anyhow::Result<()> {
     let sender = sock.clone();
+    let sent = Arc::new(AtomicU64::new(0));
+    let sent_count = sent.clone();
+    let send_dumper = dumper.clone();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     thread::spawn(move || {
         let stdin = io::stdin().lock();
@@ -97,10 +98,14 @@ fn datagram_copy(sock: Arc<Datagram>, wait: Duration) -> anyhow::Result<()> {
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
+            if let Some(d) = &send_dumper {
+                d.chunk(1, ">", &line);
+            }
             if let Err(e) = sender.send(&line) {
                 eprintln!("netkit: send failed: {e}");
                 break;
             }
+            sent_count.fetch_add(1, Ordering::SeqCst);
         }
         let _ = done_tx.send(());
     });
@@ -108,16 +113,24 @@ fn datagram_copy(sock: Arc<Datagram>, wait: Duration) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
     let mut buf = vec![0u8; net::UDP_MAX + 1];
     let mut until: Option<Instant> = None;
+    let mut replies = 0u64;
     loop {
         if until.is_none() && done_rx.try_recv().is_ok() {
             until = Some(Instant::now() + wait);
+        }
+        if until.is_some() && replies >= sent.load(Ordering::SeqCst) {
+            return Ok(());
         }
         if until.is_some_and(|t| Instant::now() >= t) {
             return Ok(());
         }
         match sock.recv(&mut buf) {
             Ok(r) => {
+                replies += 1;
                 let data = buf.get(..r.len).unwrap_or(&[]);
+                if let Some(d) = &dumper {
+                    d.chunk(1, "<", data);
+                }
                 stdout.write_all(data)?;
                 if !data.ends_with(b"\n") {
                     stdout.write_all(b"\n")?;

@@ -82,29 +82,54 @@ pub struct Args {
     /// `receive`: replace files that already exist.
     #[arg(long)]
     pub overwrite: bool,
+    /// Instead of a service, run `sh -c CMD` per connection with the socket as
+    /// its stdin and stdout (inetd style); stream addresses only.
+    #[arg(long, short = 'e', value_name = "CMD")]
+    pub exec: Option<String>,
+    /// TLS on every (stream) address.
+    #[command(flatten)]
+    pub tls: crate::pipe::tls::ServerArgs,
 }
 
 /// Runs `netkit serve`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
+    if let Some(cmd) = &args.exec {
+        let listen = if args.listen.is_empty() {
+            vec![DEFAULT_LISTEN.to_string()]
+        } else {
+            args.listen.clone()
+        };
+        return crate::cmd::listen::serve_exec(&listen, cmd);
+    }
+    // TLS: a front on the public addresses, the server on a private socket.
+    let mut front = match crate::pipe::tls::server_config(&args.tls)? {
+        Some(config) => {
+            let front = crate::pipe::front::TlsFront::bind(&listen_addresses(&args), config)?;
+            args.listen = vec![front.backend()];
+            Some(front)
+        }
+        None => None,
+    };
     let mode = match args.mode {
-        ModeArg::Reactor => return run_reactor(&args),
+        ModeArg::Reactor => return run_reactor(&args, front.as_mut()),
         ModeArg::Threads => Mode::Threads,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Fork => Mode::Fork,
         ModeArg::Sequential => Mode::Sequential,
     };
     let server = build(&args, mode)?;
-    for addr in server.local_addresses() {
-        eprintln!("listening on {addr}");
-    }
+    announce(server.local_addresses(), front.as_mut());
     server.serve_forever().context("server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the service on the reactor: raises the open-file limit, binds every
 /// address, and serves until SIGINT/SIGTERM and the grace period end.
-fn run_reactor(args: &Args) -> anyhow::Result<ExitCode> {
+fn run_reactor(
+    args: &Args,
+    front: Option<&mut crate::pipe::front::TlsFront>,
+) -> anyhow::Result<ExitCode> {
     check(args)?;
     // Handlers go in before the first `listening on` line, so a signal sent as
     // soon as a client sees it still stops the server gracefully.
@@ -132,9 +157,7 @@ fn run_reactor(args: &Args) -> anyhow::Result<ExitCode> {
         };
         bound.push(local.with_context(|| format!("cannot listen on {addr}"))?);
     }
-    for local in &bound {
-        eprintln!("listening on {local}");
-    }
+    announce(bound, front);
     let handle = reactor.shutdown_handle();
     let signals_handle = signals.handle();
     let watcher = std::thread::Builder::new()
@@ -151,6 +174,21 @@ fn run_reactor(args: &Args) -> anyhow::Result<ExitCode> {
     let _ = watcher.join();
     result.context("reactor failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `listening on ADDR` for each bound address, or for the TLS front's
+/// public addresses (then starting it) when there is one.
+fn announce(bound: Vec<Address>, front: Option<&mut crate::pipe::front::TlsFront>) {
+    let shown = match &front {
+        Some(f) => f.local_addresses(),
+        None => bound,
+    };
+    for addr in shown {
+        eprintln!("listening on {addr}");
+    }
+    if let Some(f) = front {
+        f.start();
+    }
 }
 
 /// The addresses to serve: `--listen`s, or the default.

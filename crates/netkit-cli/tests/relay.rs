@@ -1,0 +1,281 @@
+//! `netkit relay LISTEN TARGET`: many concurrent connections through one relay,
+//! backpressure with bounded memory, every kind of target (TCP, Unix, UDP, stdio),
+//! stdio and UDP as LISTEN (a session per client, closed when idle), and a
+//! target that refuses.
+
+mod util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{run_bounded, Served, TempDir, STEP};
+
+fn relay(args: &[&str]) -> Served {
+    let mut cmd = Command::new(util::netkit());
+    cmd.arg("relay").args(args);
+    Served::spawn(cmd, 1)
+}
+
+/// Sends `data`, half-closes, and reads everything back.
+fn round_trip(mut c: impl Read + Write, data: &[u8], shut: impl FnOnce(&mut dyn Write)) -> Vec<u8> {
+    c.write_all(data).unwrap();
+    shut(&mut c);
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    got
+}
+
+fn tcp_round_trip(addr: &str, data: &[u8]) -> Vec<u8> {
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(STEP)).unwrap();
+    let c2 = c.try_clone().unwrap();
+    round_trip(c, data, move |_| c2.shutdown(Shutdown::Write).unwrap())
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn many_concurrent_connections_through_one_relay() {
+    let echo = Served::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let r = relay(&["127.0.0.1:0", &echo.addr("tcp")]);
+    let addr = r.addr("tcp");
+    // All clients connect first, so the relay holds them all at once.
+    let clients: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let handles: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            thread::spawn(move || {
+                let data: Vec<u8> = (0..100_000u32)
+                    .map(|j| ((i as u32 * 7 + j) % 251) as u8)
+                    .collect();
+                c.set_read_timeout(Some(STEP)).unwrap();
+                let c2 = c.try_clone().unwrap();
+                let got = round_trip(c, &data, move |_| c2.shutdown(Shutdown::Write).unwrap());
+                assert!(got == data, "client {i}: {} bytes back", got.len());
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn a_slow_target_slows_the_client_and_memory_stays_bounded() {
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let r = relay(&["127.0.0.1:0", &target.local_addr().unwrap().to_string()]);
+    let mut client = TcpStream::connect(r.addr("tcp")).unwrap();
+    let (mut slow, _) = target.accept().unwrap();
+    // The target reads nothing yet: the client's writes must stall long before
+    // 256 MiB, because the relay only holds a fixed buffer per direction.
+    client
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut sent = 0usize;
+    let limit = 256 << 20;
+    loop {
+        match client.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("write failed: {e}"),
+        }
+        assert!(sent < limit, "the relay swallowed {sent} bytes");
+    }
+    let rss = rss_kib(r.pid());
+    assert!(
+        rss < 64 * 1024,
+        "relay RSS {rss} KiB with {sent} bytes in flight"
+    );
+    // Now the target drains everything the client sent.
+    client.shutdown(Shutdown::Write).unwrap();
+    slow.set_read_timeout(Some(STEP)).unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + STEP;
+    loop {
+        let n = slow.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(buf[..n].iter().all(|&b| b == 7));
+        total += n;
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(total, sent);
+}
+
+#[test]
+fn unix_to_tcp_and_tcp_to_unix() {
+    let dir = TempDir::new("relay-unix");
+    let echo_path = dir.path("echo.sock");
+    let echo = Served::start(&[
+        "upper",
+        "--listen",
+        &format!("unix://{}", echo_path.display()),
+    ]);
+    let _ = &echo;
+    let r1 = relay(&["127.0.0.1:0", &format!("unix://{}", echo_path.display())]);
+    assert_eq!(tcp_round_trip(&r1.addr("tcp"), b"via tcp\n"), b"VIA TCP\n");
+
+    let front = dir.path("front.sock");
+    let _r2 = relay(&[&format!("unix://{}", front.display()), &r1.addr("tcp")]);
+    let u = UnixStream::connect(&front).unwrap();
+    u.set_read_timeout(Some(STEP)).unwrap();
+    let u2 = u.try_clone().unwrap();
+    let got = round_trip(u, b"via unix\n", move |_| {
+        u2.shutdown(Shutdown::Write).unwrap()
+    });
+    assert_eq!(got, b"VIA UNIX\n");
+}
+
+#[test]
+fn udp_target_gets_a_datagram_per_chunk_and_replies_come_back() {
+    let echo = Served::start(&["upper", "--listen", "udp://127.0.0.1:0"]);
+    let r = relay(&["127.0.0.1:0", &echo.addr("udp")]);
+    let mut c = TcpStream::connect(r.addr("tcp")).unwrap();
+    c.set_read_timeout(Some(STEP)).unwrap();
+    c.write_all(b"datagram one").unwrap();
+    let mut got = [0u8; 12];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"DATAGRAM ONE");
+    // The session ends a moment after the client's FIN (no EOF from UDP).
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"");
+}
+
+#[test]
+fn stdio_as_target_and_as_listen() {
+    let dir = TempDir::new("relay-stdio");
+    let input = dir.path("in");
+    std::fs::write(&input, b"from stdin\n").unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" relay 127.0.0.1:0 - < \"$NK_STDIN\"")
+        .arg(util::netkit())
+        .env("NK_STDIN", &input);
+    let r = Served::spawn(cmd, 1);
+    assert_eq!(
+        tcp_round_trip(&r.addr("tcp"), b"from client\n"),
+        b"from stdin\n"
+    );
+    let deadline = Instant::now() + STEP;
+    while !r.stdout.lock().unwrap().contains("from client\n") {
+        assert!(
+            Instant::now() < deadline,
+            "stdout: {:?}",
+            r.stdout.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    // LISTEN `-`: one session between stdin/stdout and the target.
+    let echo = Served::start(&["upper", "--listen", "127.0.0.1:0"]);
+    let mut cmd = Command::new(util::netkit());
+    cmd.arg("relay").arg("-").arg(echo.addr("tcp"));
+    let out = run_bounded(cmd, b"shout\n", STEP);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"SHOUT\n");
+}
+
+#[test]
+fn a_refusing_target_closes_the_client_and_the_relay_goes_on() {
+    let gone = TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_addr = gone.local_addr().unwrap().to_string();
+    drop(gone);
+    let r = relay(&["127.0.0.1:0", &gone_addr, "--timeout", "2s"]);
+    for _ in 0..2 {
+        // Closed with unread data: an end-of-file or a reset, never data.
+        let mut c = TcpStream::connect(r.addr("tcp")).unwrap();
+        c.set_read_timeout(Some(STEP)).unwrap();
+        let _ = c.write_all(b"anyone?");
+        let mut got = Vec::new();
+        match c.read_to_end(&mut got) {
+            Ok(_) => assert_eq!(got, b""),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+        }
+    }
+    assert!(r.wait_log("cannot connect", STEP), "{}", r.log());
+    assert!(r.child.id() > 0);
+
+    let mut cmd = Command::new(util::netkit());
+    cmd.args(["relay", "-", "-"]);
+    let out = run_bounded(cmd, b"", STEP);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not -"));
+}
+
+#[test]
+fn udp_listen_makes_one_session_per_client() {
+    let upper = Served::start(&[
+        "upper",
+        "--listen",
+        "127.0.0.1:0",
+        "--listen",
+        "udp://127.0.0.1:0",
+    ]);
+    for target in [upper.addr("tcp"), upper.addr("udp")] {
+        let r = relay(&["udp://127.0.0.1:0", &target]);
+        let addr = r.addr("udp").trim_start_matches("udp://").to_string();
+        let clients: Vec<std::net::UdpSocket> = (0..3)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        for (i, c) in clients.iter().enumerate() {
+            c.set_read_timeout(Some(STEP)).unwrap();
+            c.send_to(format!("client {i}\n").as_bytes(), &addr)
+                .unwrap();
+        }
+        for (i, c) in clients.iter().enumerate() {
+            let mut buf = [0u8; 64];
+            let (n, _) = c.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], format!("CLIENT {i}\n").as_bytes(), "{target}");
+        }
+    }
+}
+
+#[test]
+fn udp_sessions_close_when_idle() {
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let r = relay(&[
+        "udp://127.0.0.1:0",
+        &target.local_addr().unwrap().to_string(),
+        "--idle-timeout",
+        "300ms",
+    ]);
+    let addr = r.addr("udp").trim_start_matches("udp://").to_string();
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.send_to(b"hello", &addr).unwrap();
+    let (mut s, _) = target.accept().unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = Vec::new();
+    // The datagram arrives, then the relay closes the idle session.
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hello");
+    // A new datagram opens a new session.
+    c.send_to(b"again", &addr).unwrap();
+    let (mut s, _) = target.accept().unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"again");
+}
