@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side echo benchmark: netkit's reactor (1 worker), tokio (current-thread
+# Side-by-side echo benchmark: `netkit serve echo` in reactor mode (1 worker), tokio (current-thread
 # runtime, tokio's echo example), Python's socketserver.ThreadingTCPServer, asyncio
 # and uvloop.
 #
@@ -36,7 +36,6 @@ ulimit -n "$(ulimit -Hn)"
 mkdir -p "$OUT"
 
 echo "building..." >&2
-(cd "$root" && CARGO_TARGET_DIR=$NETKIT_TARGET cargo build -q --release -p netkit --example reactor_echo)
 (cd "$root/bench/peers/tokio-echo" && CARGO_TARGET_DIR=$TOKIO_TARGET cargo build -q --release)
 if [[ -z ${NETKIT:-} ]]; then
     (cd "$root" && CARGO_TARGET_DIR=$NETKIT_TARGET cargo build -q --release -p netkit-cli)
@@ -46,7 +45,7 @@ fi
 
 server_cmd() {
     case $1 in
-        netkit) echo "$NETKIT_TARGET/release/examples/reactor_echo 127.0.0.1:0 1" ;;
+        netkit) echo "$NETKIT serve echo --workers 1 --listen 127.0.0.1:0" ;;
         tokio) echo "$TOKIO_TARGET/release/tokio-echo 127.0.0.1:0" ;;
         tokio64k) echo "$TOKIO_TARGET/release/tokio-echo 127.0.0.1:0 65536" ;;
         threading | asyncio | uvloop) echo "python3 $here/echo_servers.py $1 127.0.0.1:0" ;;
