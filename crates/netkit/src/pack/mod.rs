@@ -57,14 +57,18 @@ mod error;
 mod format;
 mod half;
 mod ints;
+mod records;
 mod value;
 
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 
 pub use error::PackError;
+pub use records::{Record, Records};
 pub use value::Value;
 
 use format::Layout;
@@ -227,8 +231,10 @@ impl Struct {
     /// [`PackError::NotEnoughData`], [`PackError::OffsetOutOfRange`] or
     /// [`PackError::UnpackFromTooSmall`] when the record is not inside `buf`; [`PackError::ZeroPascal`] for `0p`.
     pub fn unpack_from(&self, buf: &[u8], offset: isize) -> Result<Vec<Value>, PackError> {
+        let start = self.record_start(buf.len(), offset)?;
+        let rec = buf.get(start..).unwrap_or_default();
         let mut out = Vec::new();
-        self.unpack_into(buf, offset, &mut out)?;
+        self.decode(rec, &mut out)?;
         Ok(out)
     }
 
@@ -327,6 +333,66 @@ impl Struct {
         })
     }
 
+    /// Iterates over consecutive records in `buf` without decoding them: each
+    /// [`Record`] is a borrowed window that decodes on request, so iterating
+    /// allocates nothing. With [`Record::ints_into`] this is the allocation-free
+    /// `iter_unpack` for integer formats.
+    ///
+    /// # Errors
+    ///
+    /// As [`Struct::iter_unpack`].
+    ///
+    /// ```
+    /// use netkit::pack::Struct;
+    /// let s = Struct::new("!HH")?;
+    /// let mut out = [0i128; 2];
+    /// let mut sum = 0;
+    /// for rec in s.iter_records(&[0, 1, 0, 2, 0, 3, 0, 4])? {
+    ///     rec.ints_into(&mut out)?;
+    ///     sum += out[0] * out[1];
+    /// }
+    /// assert_eq!(sum, 1 * 2 + 3 * 4);
+    /// # Ok::<(), netkit::pack::PackError>(())
+    /// ```
+    pub fn iter_records<'a>(&'a self, buf: &'a [u8]) -> Result<Records<'a>, PackError> {
+        self.iter_unpack(buf)?;
+        Ok(Records::new(self, buf))
+    }
+
+    /// Calls `f` with the integer values of each consecutive record in `buf`, in
+    /// order, and returns the number of records: `iter_unpack` for integer
+    /// formats with no allocation per record. This is the fastest way through a
+    /// buffer of records; for formats of up to 16 values without `?`, each record
+    /// is a fixed sequence of loads and shifts.
+    ///
+    /// # Errors
+    ///
+    /// As [`Struct::iter_unpack`], and [`PackError::NotIntegerFormat`] as
+    /// [`Struct::unpack_ints_from`]; `f` is not called when the arguments are bad.
+    ///
+    /// ```
+    /// use netkit::pack::Struct;
+    /// let s = Struct::new("<hB")?;
+    /// let mut seen = Vec::new();
+    /// let n = s.for_each_ints(&[0xff, 0xff, 7, 2, 0, 8], |f| seen.push((f[0], f[1])))?;
+    /// assert_eq!((n, seen), (2, vec![(-1, 7), (2, 8)]));
+    /// # Ok::<(), netkit::pack::PackError>(())
+    /// ```
+    pub fn for_each_ints<F: FnMut(&[i128])>(&self, buf: &[u8], f: F) -> Result<usize, PackError> {
+        let plan = self.ints.as_ref().map_err(Clone::clone)?;
+        self.iter_unpack(buf)?;
+        let size = self.layout.size;
+        // Scratch for formats without a flat plan; such a record is at least one
+        // byte per value, so this is never larger than `buf`.
+        let mut scratch = if plan.is_flat() || buf.is_empty() {
+            Vec::new()
+        } else {
+            vec![0i128; self.layout.values]
+        };
+        plan.for_each(buf, size, &mut scratch, f)
+            .ok_or_else(|| self.short(buf.len()))
+    }
+
     fn check_count(&self, values: &[Value]) -> Result<(), PackError> {
         if values.len() == self.layout.values {
             Ok(())
@@ -341,6 +407,18 @@ impl Struct {
     /// Start of the record for `unpack_from` at `offset` in a buffer of `len` bytes.
     #[inline]
     fn record_start(&self, len: usize, offset: isize) -> Result<usize, PackError> {
+        let size = self.layout.size;
+        if let Ok(off) = usize::try_from(offset) {
+            if off <= len && len - off >= size {
+                return Ok(off);
+            }
+        }
+        self.record_start_slow(len, offset)
+    }
+
+    /// [`Struct::record_start`] for negative offsets and records that do not fit.
+    #[cold]
+    fn record_start_slow(&self, len: usize, offset: isize) -> Result<usize, PackError> {
         let size = self.layout.size;
         let mut off = offset as i128;
         if off < 0 {
@@ -377,6 +455,18 @@ impl Struct {
         }
         if rec.len() < self.layout.size {
             return Err(self.short(rec.len()));
+        }
+        if let Ok(plan) = &self.ints {
+            if plan.is_flat() {
+                // Integer-only formats: read all fields, then build the values in
+                // one pass into exactly the capacity they need.
+                let mut vals = [0i128; ints::FLAT_MAX_FIELDS];
+                plan.read(rec, 0, &mut vals)
+                    .ok_or_else(|| self.short(rec.len()))?;
+                let vals = vals.get(..self.layout.values).unwrap_or_default();
+                out.extend(vals.iter().map(|&v| Value::Int(v)));
+                return Ok(());
+            }
         }
         out.reserve(
             self.layout
@@ -418,7 +508,7 @@ impl ExactSizeIterator for IterUnpack<'_> {}
 ///
 /// As [`Struct::new`] and [`Struct::pack`].
 pub fn pack(fmt: &str, values: &[Value]) -> Result<Vec<u8>, PackError> {
-    Struct::new(fmt)?.pack(values)
+    with_cached(fmt, |s| s.pack(values))
 }
 
 /// Unpacks `buf` (exactly the struct's size) with the format `fmt`, as `struct.unpack`.
@@ -427,7 +517,7 @@ pub fn pack(fmt: &str, values: &[Value]) -> Result<Vec<u8>, PackError> {
 ///
 /// As [`Struct::new`] and [`Struct::unpack`].
 pub fn unpack(fmt: &str, buf: &[u8]) -> Result<Vec<Value>, PackError> {
-    Struct::new(fmt)?.unpack(buf)
+    with_cached(fmt, |s| s.unpack(buf))
 }
 
 /// The size in bytes of the format `fmt`, as `struct.calcsize`.
@@ -436,5 +526,43 @@ pub fn unpack(fmt: &str, buf: &[u8]) -> Result<Vec<Value>, PackError> {
 ///
 /// As [`Struct::new`].
 pub fn calcsize(fmt: &str) -> Result<usize, PackError> {
-    Struct::new(fmt).map(|s| s.size())
+    with_cached(fmt, |s| Ok(s.size()))
+}
+
+/// How many compiled formats each thread keeps for the module-level functions.
+const CACHE_ENTRIES: usize = 8;
+
+thread_local! {
+    /// Recently used formats, most recent first, as CPython's `_struct` cache.
+    static CACHE: RefCell<Vec<Rc<Struct>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the compiled `fmt`, compiling it only when it is not among the
+/// thread's [`CACHE_ENTRIES`] most recently used formats.
+fn with_cached<T>(
+    fmt: &str,
+    f: impl FnOnce(&Struct) -> Result<T, PackError>,
+) -> Result<T, PackError> {
+    let hit = CACHE.try_with(|c| {
+        let mut cache = c.try_borrow_mut().ok()?;
+        let i = cache.iter().position(|s| s.format == fmt)?;
+        let recent = cache.get_mut(..=i)?;
+        recent.rotate_right(1);
+        recent.first().cloned()
+    });
+    let st = match hit {
+        Ok(Some(st)) => st,
+        _ => {
+            let st = Rc::new(Struct::new(fmt)?);
+            // A thread being torn down just skips the cache.
+            let _ = CACHE.try_with(|c| {
+                if let Ok(mut cache) = c.try_borrow_mut() {
+                    cache.truncate(CACHE_ENTRIES - 1);
+                    cache.insert(0, Rc::clone(&st));
+                }
+            });
+            st
+        }
+    };
+    f(&st)
 }
