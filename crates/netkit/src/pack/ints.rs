@@ -14,7 +14,7 @@
 
 use super::codec::{self, IntRead};
 use super::format::{Layout, Order};
-use super::PackError;
+use super::{PackError, Value};
 
 /// How [`Struct::unpack_ints_from`](super::Struct::unpack_ints_from) reads a record.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl IntPlan {
                 }),
             })
             .collect::<Result<_, _>>()?;
-        let flat = FlatPlan::new(&steps, layout.values);
+        let flat = FlatPlan::new(&steps, layout.values, layout.order == Order::Big);
         Ok(IntPlan {
             steps,
             flat,
@@ -54,24 +54,61 @@ impl IntPlan {
 
     /// Reads the record at `buf[start..]` into `out`; `None` if the
     /// record or `out` is too short (callers check both first).
-    #[inline]
+    #[inline(always)]
     pub fn read(&self, buf: &[u8], start: usize, out: &mut [i128]) -> Option<()> {
-        let Some(flat) = &self.flat else {
-            return if self.big {
-                read_steps::<true>(&self.steps, buf, start, out)
-            } else {
-                read_steps::<false>(&self.steps, buf, start, out)
-            };
-        };
-        // With `reach` bytes after the record start every field is one plain
-        // 8-byte load; a record nearer the end of `buf` loads each field from the
-        // 8 bytes that end with it instead.
-        match buf.get(start..).filter(|r| r.len() >= flat.reach) {
-            Some(rec) if self.big => flat.read::<true>(rec, out),
-            Some(rec) => flat.read::<false>(rec, out),
-            None if self.big => flat.read_near_end::<true>(buf, start, out),
-            None => flat.read_near_end::<false>(buf, start, out),
+        if self.flat.is_none() {
+            return self.read_by_steps(buf, start, out);
         }
+        self.read_flat(buf, start, out)
+    }
+
+    /// [`IntPlan::read`] for formats without a flat plan.
+    #[inline(never)]
+    fn read_by_steps(&self, buf: &[u8], start: usize, out: &mut [i128]) -> Option<()> {
+        if self.big {
+            read_steps::<true>(&self.steps, buf, start, out)
+        } else {
+            read_steps::<false>(&self.steps, buf, start, out)
+        }
+    }
+
+    /// Reads the record at `buf[start..]` into `out` with the flat plan; `None`
+    /// if the format has none, or the record or `out` is too short (callers check
+    /// both first). Nothing is stored on failure.
+    #[inline(always)]
+    pub fn read_flat<S: Sink + ?Sized>(&self, buf: &[u8], start: usize, out: &mut S) -> Option<()> {
+        let flat = self.flat.as_ref()?;
+        // With a window (or `reach` bytes) after the record start every field is
+        // one plain 8-byte load; a record nearer the end of `buf` loads each
+        // field from the 8 bytes that end with it instead.
+        match buf
+            .get(start..)
+            .and_then(|rec| S::kernel(flat)(flat, rec, out))
+        {
+            Some(()) => Some(()),
+            None => self.read_flat_near_end(flat, buf, start, out),
+        }
+    }
+
+    /// [`IntPlan::read_flat`] for a record too near the end of `buf` for its
+    /// kernel's window.
+    #[cold]
+    #[inline(never)]
+    fn read_flat_near_end<S: Sink + ?Sized>(
+        &self,
+        flat: &FlatPlan,
+        buf: &[u8],
+        start: usize,
+        out: &mut S,
+    ) -> Option<()> {
+        let mut vals = [0i128; FLAT_MAX_FIELDS];
+        let vals = vals.get_mut(..flat.fields.len())?;
+        if self.big {
+            flat.read_near_end::<true>(buf, start, vals)?;
+        } else {
+            flat.read_near_end::<false>(buf, start, vals)?;
+        }
+        out.put_slice(vals)
     }
 
     /// Reads value number `index` of the record at `buf[start..]`; `None` if
@@ -137,7 +174,7 @@ struct IntStep {
 /// One entry per value, for formats of at most [`FLAT_MAX_FIELDS`] integer values
 /// (no `?`): reading a field is one 8-byte load and a mask or shift.
 #[derive(Debug, Clone)]
-struct FlatPlan {
+pub(crate) struct FlatPlan {
     fields: Box<[FlatField]>,
     /// Bytes from the record start that every field's 8-byte load stays within:
     /// the largest field offset plus 8.
@@ -148,7 +185,17 @@ struct FlatPlan {
     /// [`WINDOW_SPAN`]: a record with `span + 8` bytes after its start is read
     /// from a fixed-size window with no bounds checks.
     span: Option<usize>,
+    /// The read specialised for this plan's byte order, signedness, window and
+    /// field count, into a caller's `[i128]`.
+    ints: Kernel<[i128]>,
+    /// The same read, appending `Value`s.
+    values: Kernel<Vec<Value>>,
 }
+
+/// A read specialised at compile time: the fields of the record at the start of
+/// `rec` into `out`; `None` (with nothing stored) when `rec` is shorter than the
+/// kernel's window or `reach`, or `out` is too short.
+type Kernel<S> = fn(&FlatPlan, &[u8], &mut S) -> Option<()>;
 
 /// One value of a [`FlatPlan`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -173,7 +220,7 @@ const FLAT_MAX_OFFSET: usize = 1 << 20;
 const WINDOW_SPAN: usize = 64;
 
 impl FlatPlan {
-    fn new(steps: &[IntStep], values: usize) -> Option<FlatPlan> {
+    fn new(steps: &[IntStep], values: usize, big: bool) -> Option<FlatPlan> {
         if values > FLAT_MAX_FIELDS {
             return None;
         }
@@ -203,64 +250,16 @@ impl FlatPlan {
         }
         let last = fields.iter().map(|f| f.offset as usize).max().unwrap_or(0);
         let span = [8, 16, 32, WINDOW_SPAN].into_iter().find(|&s| last < s);
+        let signed = fields.iter().any(|f| f.sign != 0);
+        let n = fields.len();
         Some(FlatPlan {
-            signed: fields.iter().any(|f| f.sign != 0),
+            signed,
             fields: fields.into_boxed_slice(),
             reach: last + 8,
             span,
+            ints: select(big, signed, span, n),
+            values: select(big, signed, span, n),
         })
-    }
-
-    /// Reads every field of the record at the start of `rec` into `out`; `None`
-    /// if `rec` has fewer than `reach` bytes or `out` is too short.
-    #[inline(always)]
-    fn read<const BIG: bool>(&self, rec: &[u8], out: &mut [i128]) -> Option<()> {
-        if self.signed {
-            self.read_as::<BIG, true>(rec, out)
-        } else {
-            self.read_as::<BIG, false>(rec, out)
-        }
-    }
-
-    #[inline(always)]
-    fn read_as<const BIG: bool, const SIGNED: bool>(
-        &self,
-        rec: &[u8],
-        out: &mut [i128],
-    ) -> Option<()> {
-        macro_rules! windowed {
-            ($w:literal; $($n:literal)*) => {
-                if let Some(win) = rec.first_chunk::<$w>() {
-                    match self.fields.len() {
-                        $($n => {
-                            let f = self.fields.first_chunk::<$n>()?;
-                            let o = out.first_chunk_mut::<$n>()?;
-                            read_window::<BIG, SIGNED, $w, $n>(f, win, o);
-                        })*
-                        _ => {
-                            for (f, slot) in self.fields.iter().zip(out) {
-                                *slot = from_window::<BIG, SIGNED, $w>(f, win);
-                            }
-                        }
-                    }
-                    return Some(());
-                }
-            };
-        }
-        match self.span {
-            Some(8) => windowed!(16; 1 2 3 4 5 6 7 8),
-            Some(16) => windowed!(24; 1 2 3 4 5 6 7 8),
-            Some(32) => windowed!(40; 1 2 3 4 5 6 7 8),
-            Some(_) => windowed!(72; 1 2 3 4 5 6 7 8),
-            None => {}
-        }
-        let rec = rec.get(..self.reach)?;
-        for (f, slot) in self.fields.iter().zip(out) {
-            let at = f.offset as usize;
-            let w = rec.get(at..at + 8)?.first_chunk::<8>()?;
-            *slot = decode::<BIG, SIGNED>(f, *w);
-        }
-        Some(())
     }
 
     /// Calls `f` with the fields of each whole record of `size` bytes in `buf`;
@@ -317,8 +316,11 @@ impl FlatPlan {
         let mut vals = [0i128; FLAT_MAX_FIELDS];
         let count = self.fields.len().min(FLAT_MAX_FIELDS);
         while let Some(end) = pos.checked_add(size).filter(|&e| e <= buf.len()) {
-            let ok = match buf.get(pos..).filter(|r| r.len() >= self.reach) {
-                Some(rec) => self.read_as::<BIG, SIGNED>(rec, &mut vals),
+            let ok = match buf
+                .get(pos..)
+                .and_then(|rec| (self.ints)(self, rec, &mut vals[..]))
+            {
+                Some(()) => Some(()),
                 None => self.read_near_end::<BIG>(buf, pos, &mut vals),
             };
             if ok.is_none() {
@@ -342,6 +344,144 @@ fn read_window<const BIG: bool, const SIGNED: bool, const W: usize, const N: usi
 ) {
     for (f, slot) in fields.iter().zip(out) {
         *slot = from_window::<BIG, SIGNED, W>(f, win);
+    }
+}
+
+/// The kernel for a plan of `n` fields, the largest offset below `span`.
+fn select<S: Sink + ?Sized>(big: bool, signed: bool, span: Option<usize>, n: usize) -> Kernel<S> {
+    macro_rules! by_count {
+        ($b:literal, $s:literal, $w:literal) => {
+            match n {
+                1 => window::<$b, $s, $w, 1, S>,
+                2 => window::<$b, $s, $w, 2, S>,
+                3 => window::<$b, $s, $w, 3, S>,
+                4 => window::<$b, $s, $w, 4, S>,
+                5 => window::<$b, $s, $w, 5, S>,
+                6 => window::<$b, $s, $w, 6, S>,
+                7 => window::<$b, $s, $w, 7, S>,
+                8 => window::<$b, $s, $w, 8, S>,
+                _ => window_any::<$b, $s, $w, S>,
+            }
+        };
+    }
+    macro_rules! by_span {
+        ($b:literal, $s:literal) => {
+            match span {
+                Some(8) => by_count!($b, $s, 16),
+                Some(16) => by_count!($b, $s, 24),
+                Some(32) => by_count!($b, $s, 40),
+                Some(_) => by_count!($b, $s, 72),
+                None => checked::<$b, $s, S>,
+            }
+        };
+    }
+    match (big, signed) {
+        (true, true) => by_span!(true, true),
+        (true, false) => by_span!(true, false),
+        (false, true) => by_span!(false, true),
+        (false, false) => by_span!(false, false),
+    }
+}
+
+/// [`Kernel`] for `N` fields below `W - 8` (a power of two), unrolled.
+fn window<const BIG: bool, const SIGNED: bool, const W: usize, const N: usize, S>(
+    plan: &FlatPlan,
+    rec: &[u8],
+    out: &mut S,
+) -> Option<()>
+where
+    S: Sink + ?Sized,
+{
+    let win = rec.first_chunk::<W>()?;
+    let fields = plan.fields.first_chunk::<N>()?;
+    out.put::<N>(|k| match fields.get(k) {
+        Some(f) => from_window::<BIG, SIGNED, W>(f, win),
+        None => 0,
+    })
+}
+
+/// [`Kernel`] for any number of fields below `W - 8` (a power of two).
+fn window_any<const BIG: bool, const SIGNED: bool, const W: usize, S>(
+    plan: &FlatPlan,
+    rec: &[u8],
+    out: &mut S,
+) -> Option<()>
+where
+    S: Sink + ?Sized,
+{
+    let win = rec.first_chunk::<W>()?;
+    let mut vals = [0i128; FLAT_MAX_FIELDS];
+    for (f, slot) in plan.fields.iter().zip(&mut vals) {
+        *slot = from_window::<BIG, SIGNED, W>(f, win);
+    }
+    out.put_slice(vals.get(..plan.fields.len())?)
+}
+
+/// [`Kernel`] for fields anywhere, with checked loads within `reach`.
+fn checked<const BIG: bool, const SIGNED: bool, S: Sink + ?Sized>(
+    plan: &FlatPlan,
+    rec: &[u8],
+    out: &mut S,
+) -> Option<()> {
+    let rec = rec.get(..plan.reach)?;
+    let mut vals = [0i128; FLAT_MAX_FIELDS];
+    for (f, slot) in plan.fields.iter().zip(&mut vals) {
+        let at = f.offset as usize;
+        let w = rec.get(at..at + 8)?.first_chunk::<8>()?;
+        *slot = decode::<BIG, SIGNED>(f, *w);
+    }
+    out.put_slice(vals.get(..plan.fields.len())?)
+}
+
+/// Where a flat read stores a record's values: a caller's `[i128]`, or a
+/// `Vec<Value>` they are appended to.
+pub(crate) trait Sink {
+    /// Stores the record's `N` values, value `k` being `val(k)`.
+    fn put<const N: usize>(&mut self, val: impl Fn(usize) -> i128) -> Option<()>;
+    /// Stores the record's values.
+    fn put_slice(&mut self, vals: &[i128]) -> Option<()>;
+    /// The plan's kernel for this kind of output.
+    fn kernel(plan: &FlatPlan) -> Kernel<Self>;
+}
+
+impl Sink for [i128] {
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, val: impl Fn(usize) -> i128) -> Option<()> {
+        let out = self.first_chunk_mut::<N>()?;
+        for (k, slot) in out.iter_mut().enumerate() {
+            *slot = val(k);
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    fn put_slice(&mut self, vals: &[i128]) -> Option<()> {
+        self.get_mut(..vals.len())?.copy_from_slice(vals);
+        Some(())
+    }
+
+    #[inline(always)]
+    fn kernel(plan: &FlatPlan) -> Kernel<Self> {
+        plan.ints
+    }
+}
+
+impl Sink for Vec<Value> {
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, val: impl Fn(usize) -> i128) -> Option<()> {
+        self.extend((0..N).map(|k| Value::Int(val(k))));
+        Some(())
+    }
+
+    #[inline(always)]
+    fn put_slice(&mut self, vals: &[i128]) -> Option<()> {
+        self.extend(vals.iter().map(|&v| Value::Int(v)));
+        Some(())
+    }
+
+    #[inline(always)]
+    fn kernel(plan: &FlatPlan) -> Kernel<Self> {
+        plan.values
     }
 }
 

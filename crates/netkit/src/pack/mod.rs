@@ -218,7 +218,7 @@ impl Struct {
                 got: buf.len(),
             });
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.capacity(buf.len()));
         self.decode(buf, &mut out)?;
         Ok(out)
     }
@@ -233,7 +233,7 @@ impl Struct {
     pub fn unpack_from(&self, buf: &[u8], offset: isize) -> Result<Vec<Value>, PackError> {
         let start = self.record_start(buf.len(), offset)?;
         let rec = buf.get(start..).unwrap_or_default();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.capacity(rec.len()));
         self.decode(rec, &mut out)?;
         Ok(out)
     }
@@ -448,6 +448,16 @@ impl Struct {
         }
     }
 
+    /// The number of values to reserve for a record in `len` bytes: every value
+    /// but an empty `s` or `p` takes at least one byte, so this is never more than
+    /// the data can fill.
+    #[inline]
+    fn capacity(&self, len: usize) -> usize {
+        self.layout
+            .values
+            .min(len.saturating_add(self.layout.items.len()))
+    }
+
     /// Decodes the record at the start of `rec` (at least `size` bytes long).
     fn decode(&self, rec: &[u8], out: &mut Vec<Value>) -> Result<(), PackError> {
         if let Some(pos) = self.zero_pascal {
@@ -456,23 +466,13 @@ impl Struct {
         if rec.len() < self.layout.size {
             return Err(self.short(rec.len()));
         }
+        // Small integer-only formats: the values straight from the flat plan.
         if let Ok(plan) = &self.ints {
-            if plan.is_flat() {
-                // Integer-only formats: read all fields, then build the values in
-                // one pass into exactly the capacity they need.
-                let mut vals = [0i128; ints::FLAT_MAX_FIELDS];
-                plan.read(rec, 0, &mut vals)
-                    .ok_or_else(|| self.short(rec.len()))?;
-                let vals = vals.get(..self.layout.values).unwrap_or_default();
-                out.extend(vals.iter().map(|&v| Value::Int(v)));
+            if plan.read_flat(rec, 0, out).is_some() {
                 return Ok(());
             }
         }
-        out.reserve(
-            self.layout
-                .values
-                .min(rec.len().saturating_add(self.layout.items.len())),
-        );
+        out.reserve(self.capacity(rec.len()));
         codec::unpack_record(&self.layout, rec, out)
     }
 }
@@ -545,6 +545,9 @@ fn with_cached<T>(
 ) -> Result<T, PackError> {
     let hit = CACHE.try_with(|c| {
         let mut cache = c.try_borrow_mut().ok()?;
+        if let Some(st) = cache.first().filter(|s| s.format == fmt) {
+            return Some(Rc::clone(st));
+        }
         let i = cache.iter().position(|s| s.format == fmt)?;
         let recent = cache.get_mut(..=i)?;
         recent.rotate_right(1);
