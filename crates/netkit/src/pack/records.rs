@@ -84,7 +84,19 @@ impl<'a> Record<'a> {
     /// [`Struct::unpack_ints_from`].
     #[inline]
     pub fn ints_into(&self, out: &mut [i128]) -> Result<usize, PackError> {
-        self.st.unpack_ints_from(self.rest, 0, out)
+        let plan = self.st.ints.as_ref().map_err(Clone::clone)?;
+        let needed = self.st.count();
+        if out.len() < needed {
+            return Err(PackError::OutputTooSmall {
+                needed,
+                got: out.len(),
+            });
+        }
+        // The iterator only yields records that lie wholly inside `rest`.
+        match plan.read(self.rest, 0, out) {
+            Some(()) => Ok(needed),
+            None => self.st.unpack_ints_from(self.rest, 0, out),
+        }
     }
 
     /// Value number `index` of an integer-only record (`?` gives 0 or 1); `None`
