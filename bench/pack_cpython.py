@@ -2,11 +2,18 @@
 """Time CPython's struct on the cases of crates/netkit/benches/pack.rs.
 
 usage: python3 bench/pack_cpython.py   -- prints JSON {case: nanoseconds per call}
-(for iter_unpack_HHI_64MiB: nanoseconds per pass over 64 MiB).
+(for iter_unpack_HHI_64MiB: nanoseconds per pass over 64 MiB, summing every field
+of every record, as the Rust benches do), plus "version".
+
+       python3 bench/pack_cpython.py --calls CASE N   -- runs CASE N times (for the
+"_HHI" case: N passes over 1 MiB) and nothing else, for callgrind; bench/pack.sh
+runs it at two values of N and divides the difference out, as it does for the
+Rust cases.
 """
-import collections
 import json
+import platform
 import struct
+import sys
 import timeit
 
 header = (
@@ -16,6 +23,15 @@ header = (
 )
 st = struct.Struct("<IIIHH")
 st_i = struct.Struct("!I")
+hhi = struct.Struct("!HHI")
+PATTERN = bytes((i * 31 + 7) % 256 for i in range(256))
+
+STMTS = {
+    "unpack_from_IIIHH": "st.unpack_from(header, 14)",
+    "pack_fn_I": "struct.pack('!I', 20)",
+    "struct_pack_I": "st_i.pack(20)",
+    "iter_unpack_HHI": "sum(a + b + c for a, b, c in hhi.iter_unpack(big))",
+}
 
 
 def per_call(stmt, number=1_000_000, repeat=5):
@@ -23,15 +39,19 @@ def per_call(stmt, number=1_000_000, repeat=5):
     return best / number * 1e9
 
 
+if len(sys.argv) == 4 and sys.argv[1] == "--calls":
+    case, n = sys.argv[2], int(sys.argv[3])
+    big = PATTERN * (1 << 20 >> 8)
+    exec(compile(f"for _ in range({n}):\n    {STMTS[case]}\n", case, "exec"))
+    sys.exit(0)
+
 results = {
-    "unpack_from_IIIHH": per_call("st.unpack_from(header, 14)"),
+    "unpack_from_IIIHH": per_call(STMTS["unpack_from_IIIHH"]),
     "unpack_from_IIIHH_module": per_call("struct.unpack_from('<IIIHH', header, 14)"),
-    "pack_fn_I": per_call("struct.pack('!I', 20)"),
-    "struct_pack_I": per_call("st_i.pack(20)"),
+    "pack_fn_I": per_call(STMTS["pack_fn_I"]),
+    "struct_pack_I": per_call(STMTS["struct_pack_I"]),
 }
-big = bytes((i * 31 + 7) % 256 for i in range(256)) * (64 << 20 >> 8)
-hhi = struct.Struct("!HHI")
-results["iter_unpack_HHI_64MiB"] = per_call(
-    "collections.deque(hhi.iter_unpack(big), maxlen=0)", number=1, repeat=3
-)
+big = PATTERN * (64 << 20 >> 8)
+results["iter_unpack_HHI_64MiB"] = per_call(STMTS["iter_unpack_HHI"], number=1, repeat=3)
+results["version"] = platform.python_version()
 print(json.dumps(results))

@@ -569,18 +569,31 @@ fn arbitrary_formats_and_buffers_never_panic() {
 
 #[test]
 fn unpack_ints_agrees_with_unpack_from_everywhere() {
-    // Every plan (flat loads, padded copy near the end, per-item for `?` and long
-    // records) at every position of the buffer and with trailing bytes.
+    // Every plan (fixed windows of each span, plain loads, loads near the end,
+    // per-item for `?` and long formats) at every position of the buffer and with
+    // trailing bytes, against the general per-item decoder.
     let formats = [
         "<IIIHH",
         ">IIIHH",
         "<bhiq",
         ">bhiq",
         "<BHIQ",
+        "!HHI",
+        ">hhi",
+        "<3Qb",
+        ">3Qb",
+        "<4QH",
+        ">4qh",
+        "<8Qb",
+        ">16B",
+        "<16b",
+        "<17B",
+        "<9h",
         "@bhilqnNP",
         "=?3x?",
         ">20Q",
         "<9q",
+        "<q100xb",
         "b",
         ">H",
         "<4x",
@@ -591,12 +604,15 @@ fn unpack_ints_agrees_with_unpack_from_everywhere() {
     for fmt in formats {
         let s = Struct::new(fmt).unwrap();
         let mut out = vec![0i128; s.count()];
-        for extra in [0, 1, 2, 7, 8, 9, 56, 63, 64, 71, 72, 80] {
+        for extra in [
+            0, 1, 2, 7, 8, 9, 15, 16, 23, 24, 39, 40, 56, 63, 64, 71, 72, 80,
+        ] {
             for lead in 0..3 {
                 let buf: Vec<u8> = (0..lead + s.size() + extra)
                     .map(|_| rng.next() as u8)
                     .collect();
-                let slow = s.unpack_from(&buf, lead as isize);
+                let mut reference = Vec::new();
+                codec::unpack_record(&s.layout, &buf[lead..], &mut reference).unwrap();
                 let fast = s.unpack_ints_from(&buf, lead as isize, &mut out);
                 if fmt == "@c" {
                     assert!(matches!(
@@ -605,12 +621,103 @@ fn unpack_ints_agrees_with_unpack_from_everywhere() {
                     ));
                     continue;
                 }
-                let slow: Vec<i128> = slow.unwrap().iter().map(|v| v.as_int().unwrap()).collect();
+                assert_eq!(
+                    s.unpack_from(&buf, lead as isize).unwrap(),
+                    reference,
+                    "{fmt}"
+                );
+                let slow: Vec<i128> = reference.iter().map(|v| v.as_int().unwrap()).collect();
                 assert_eq!(fast, Ok(slow.len()), "{fmt}");
                 assert_eq!(out, slow, "{fmt} lead {lead} extra {extra}");
+                let rec = s.iter_records(&buf[lead..lead + s.size()]).ok();
+                if let Some(rec) = rec.and_then(|mut r| r.next()) {
+                    for (i, v) in slow.iter().enumerate() {
+                        assert_eq!(rec.int(i), Some(*v), "{fmt} field {i}");
+                    }
+                    assert_eq!(rec.int(slow.len()), None);
+                }
             }
         }
     }
+}
+
+#[test]
+fn record_iterators_agree_with_iter_unpack() {
+    let mut rng = Lcg(11);
+    for fmt in [
+        "!HHI", "<IIIHH", ">bhiq", "<3Qb", "<4QH", "<8Qb", ">16B", "<17B", "=?3x?", "<q100xb",
+        "<h", "b", "<Hf", "@c", "<3s", "",
+    ] {
+        let s = Struct::new(fmt).unwrap();
+        for records in [0, 1, 2, 3, 9, 10, 40] {
+            let buf: Vec<u8> = (0..records * s.size()).map(|_| rng.next() as u8).collect();
+            let want = s.iter_unpack(&buf).map(|it| it.collect::<Vec<_>>());
+            let mut seen = Vec::new();
+            let each = s.for_each_ints(&buf, |f| {
+                seen.push(f.iter().map(|&v| Value::Int(v)).collect::<Vec<_>>())
+            });
+            let recs = s.iter_records(&buf);
+            match &want {
+                Err(e) => {
+                    assert_eq!(each.as_ref().unwrap_err(), e, "{fmt}");
+                    assert_eq!(recs.as_ref().unwrap_err(), e, "{fmt}");
+                    continue;
+                }
+                Ok(want) => {
+                    let recs = recs.unwrap();
+                    assert_eq!(recs.len(), want.len());
+                    let mut out = vec![0i128; s.count()];
+                    for (rec, w) in recs.zip(want) {
+                        assert_eq!(rec.bytes().len(), s.size());
+                        // Through reprs: NaNs compare equal.
+                        assert_eq!(tuple_repr(&rec.unpack().unwrap()), tuple_repr(w), "{fmt}");
+                        match rec.ints_into(&mut out) {
+                            Ok(n) => {
+                                let got: Vec<Value> =
+                                    out[..n].iter().map(|&v| Value::Int(v)).collect();
+                                let w: Vec<Value> =
+                                    w.iter().map(|v| Value::Int(v.as_int().unwrap())).collect();
+                                assert_eq!(got, w, "{fmt}");
+                            }
+                            Err(e) => {
+                                assert!(matches!(e, PackError::NotIntegerFormat { .. }), "{fmt}")
+                            }
+                        }
+                    }
+                }
+            }
+            match each {
+                Ok(n) => {
+                    let want: Vec<Vec<Value>> = want
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.iter().map(|v| Value::Int(v.as_int().unwrap())).collect())
+                        .collect();
+                    assert_eq!((n, &seen), (want.len(), &want), "{fmt}");
+                }
+                Err(e) => assert!(
+                    matches!(e, PackError::NotIntegerFormat { .. }),
+                    "{fmt}: {e}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn module_functions_share_a_format_cache() {
+    // More formats than the cache holds, revisited: results never depend on it.
+    for round in 0..3 {
+        for n in 1..=(CACHE_ENTRIES as u32 + 3) {
+            let fmt = format!("<{n}B");
+            let values: Vec<Value> = (0..n).map(|i| Value::from(i + round)).collect();
+            let b = pack(&fmt, &values).unwrap();
+            assert_eq!(calcsize(&fmt), Ok(n as usize));
+            assert_eq!(unpack(&fmt, &b).unwrap(), values);
+        }
+    }
+    assert_eq!(pack("<y", &[]), Err(PackError::BadChar { pos: 1, ch: 'y' }));
+    assert_eq!(pack("<y", &[]), Err(PackError::BadChar { pos: 1, ch: 'y' }));
 }
 
 /// Encodes a value for the Python side of the differential test.
