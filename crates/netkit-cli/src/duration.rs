@@ -1,63 +1,140 @@
-//! Parsing the CLI's durations (`500ms`, `30s`, `2m`, `1h`) and sizes (`65536`,
-//! `64KiB`, `1MiB`, `64k`), with errors that say what was expected.
+//! Parsing the CLI's durations (`250us`, `500ms`, `1.5s`, `2m`, `1h`) and byte sizes
+//! (`65536`, `64k`, `64KiB`, `1MiB`, `2KB`), with errors that say what form was
+//! expected, plus the formatting of a duration back into that form. Every command
+//! parses its units here.
 //!
-//! Out of scope: anything beyond what the options take (no fractions, no
-//! combined forms like `1m30s`).
+//! Errors are messages fit for clap's "invalid value" error, so a bad value exits 2
+//! with the reason. Range checks that depend on the option (a positive duration, a
+//! size cap) live with the option, not here. Out of scope: combined forms like
+//! `1m30s`, exponents, fractional sizes.
 
 use std::time::Duration;
 
-/// Parses a duration: a whole number followed by `ms`, `s`, `m` or `h`.
-/// A bare `0` is accepted (zero in any unit).
+/// Nanoseconds in one second.
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+/// Most fraction digits a duration may carry (a nanosecond is 9; more are truncated
+/// away, but a longer string is rather a typo).
+const MAX_FRACTION_DIGITS: usize = 18;
+
+/// Parses a duration: a number (decimals allowed) followed by `us` (or `µs`), `ms`,
+/// `s`, `m` or `h`. A bare `0` is accepted (zero in any unit); any other bare number
+/// is rejected, since its unit would be a guess.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
     let bad = || {
         format!("invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h")
     };
-    if num.is_empty() {
-        return Err(bad());
-    }
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}`: number too large"))?;
-    let secs = |mul: u64| {
-        n.checked_mul(mul)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("invalid duration `{s}`: too large"))
-    };
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => secs(1),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "" if n == 0 => Ok(Duration::ZERO),
-        _ => Err(bad()),
+    match duration_parts(s, bad)? {
+        (d, true) => Ok(d),
+        (d, false) if d.is_zero() => Ok(d),
+        (_, false) => Err(bad()),
     }
 }
 
-/// Parses a size in bytes: a whole number, optionally followed by `k`/`KiB`/`K`
-/// (1024), `m`/`MiB`/`M` (1024²) or `g`/`GiB`/`G` (1024³); `B` is allowed.
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let bad = || format!("invalid size `{s}`: expected bytes, e.g. 65536, 64KiB, 1MiB, 64k");
-    if num.is_empty() {
-        return Err(bad());
-    }
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("invalid size `{s}`: number too large"))?;
-    let mul: usize = match unit {
-        "" | "B" | "b" => 1,
-        "k" | "K" | "KiB" | "kiB" | "KB" | "kB" => 1 << 10,
-        "m" | "M" | "MiB" | "MB" => 1 << 20,
-        "g" | "G" | "GiB" | "GB" => 1 << 30,
+/// Parses a duration like [`parse_duration`], except that a bare number is a count of
+/// seconds (`3` is `3s`, `0.5` is `500ms`).
+pub fn parse_duration_or_seconds(s: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h \
+             (a bare number is seconds)"
+        )
+    };
+    duration_parts(s, bad).map(|(d, _)| d)
+}
+
+/// Parses `s` as a number and an optional unit (a missing unit counts as seconds);
+/// says whether the unit was present.
+fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<(Duration, bool), String> {
+    let (num, unit) = split_number(s.trim());
+    let (nanos_per_unit, has_unit): (u128, bool) = match unit {
+        "" => (NANOS_PER_SEC, false),
+        "us" | "µs" => (1_000, true),
+        "ms" => (1_000_000, true),
+        "s" => (NANOS_PER_SEC, true),
+        "m" => (60 * NANOS_PER_SEC, true),
+        "h" => (3600 * NANOS_PER_SEC, true),
         _ => return Err(bad()),
     };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("invalid size `{s}`: too large"))
+    let (whole, fraction) = match num.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (num, ""),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty())
+        || !digits(whole)
+        || !digits(fraction)
+        || fraction.len() > MAX_FRACTION_DIGITS
+    {
+        return Err(bad());
+    }
+    let too_large = || format!("invalid duration `{s}`: too large");
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_large())?
+    };
+    let mut nanos = whole.checked_mul(nanos_per_unit).ok_or_else(too_large)?;
+    if !fraction.is_empty() {
+        // Both factors are below 10^18 and 3.6·10^12, so the product fits in u128.
+        let scale = 10u128.pow(fraction.len() as u32);
+        let frac: u128 = fraction.parse().map_err(|_| bad())?;
+        nanos = nanos
+            .checked_add(frac * nanos_per_unit / scale)
+            .ok_or_else(too_large)?;
+    }
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| too_large())?;
+    // The remainder is below 10^9, so it fits in u32.
+    let sub = (nanos % NANOS_PER_SEC) as u32;
+    Ok((Duration::new(secs, sub), has_unit))
+}
+
+/// Parses a size in bytes: a whole number, optionally followed by a unit, in any
+/// case: `B`; `k`, `KiB` (1024); `m`, `MiB` (1024²); `g`, `GiB` (1024³); `KB`, `MB`,
+/// `GB` (powers of 1000).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let n = parse_size_u64(s)?;
+    usize::try_from(n).map_err(|_| format!("invalid size `{s}`: too large"))
+}
+
+/// Parses a size in bytes like [`parse_size`], as a `u64`.
+pub fn parse_size_u64(s: &str) -> Result<u64, String> {
+    let (num, unit) = split_number(s.trim());
+    let bad = || format!("invalid size `{s}`: expected bytes, e.g. 65536, 64KiB, 1MiB, 64k");
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let too_large = || format!("invalid size `{s}`: too large");
+    let n: u64 = num.parse().map_err(|_| too_large())?;
+    n.checked_mul(mul).ok_or_else(too_large)
+}
+
+/// Splits `text` into its leading number (digits and dots) and the unit after it.
+fn split_number(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+/// Formats a duration the way the options accept it: whole milliseconds below a
+/// second as `500ms`, anything else in seconds (`10s`, `1.5s`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1000.0 && ms.fract() == 0.0 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
 }
 
 #[cfg(test)]
@@ -70,30 +147,86 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("250µs"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0.1ms"), Ok(Duration::from_micros(100)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration(" 7s "), Ok(Duration::from_secs(7)));
         for bad in [
             "",
             "s",
+            ".s",
             "10",
-            "1.5s",
             "10 sec",
             "-1s",
-            "99999999999999999999s",
+            "5x",
+            "5y",
+            "1..2s",
+            "ms5",
+            "1e9999s",
+            "nan",
+            "99999999999999999999h",
+            "999999999999999999999999999999999999999999s",
         ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(parse_duration("10").unwrap_err().contains("500ms"));
     }
 
     #[test]
+    fn durations_or_seconds() {
+        assert_eq!(parse_duration_or_seconds("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(
+            parse_duration_or_seconds("0.5"),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration_or_seconds("500ms"),
+            Ok(Duration::from_millis(500))
+        );
+        for bad in ["", "x", "5y", "-1s", "nan", "."] {
+            let err = parse_duration_or_seconds(bad).unwrap_err();
+            assert!(
+                err.contains("invalid duration") && err.contains("30s"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64B"), Ok(64));
         assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("16kib"), Ok(16 * 1024));
         assert_eq!(parse_size("64k"), Ok(65536));
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("2M"), Ok(2 << 20));
-        for bad in ["", "KiB", "1.5k", "12 parsecs", "-1"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2KB"), Ok(2000));
+        assert_eq!(parse_size("3MB"), Ok(3_000_000));
+        assert_eq!(parse_size_u64("5GB"), Ok(5_000_000_000));
+        for bad in [
+            "",
+            "KiB",
+            "1.5k",
+            "12 parsecs",
+            "12XB",
+            "-1",
+            "99999999999999999999",
+            "20000000000GiB",
+        ] {
+            assert!(parse_size_u64(bad).is_err(), "{bad:?} should be rejected");
         }
+        assert!(parse_size("lots").unwrap_err().contains("64KiB"));
+    }
+
+    #[test]
+    fn duration_display() {
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
     }
 }

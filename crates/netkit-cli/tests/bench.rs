@@ -1,7 +1,8 @@
 //! `netkit bench` end to end: the real binary against echo servers in this file
 //! (thread-per-connection on std::net, and a one-thread mio/epoll server) and in
 //! Python's stdlib (`tests/py/bench_echo_server.py`: echo, corrupt, silent; TCP and
-//! Unix). Runs are short and use few connections; no assertion depends on speed.
+//! Unix), and against `netkit serve echo` itself (reactor and threads modes). Runs
+//! are short and use few connections; no assertion depends on speed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +14,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde_json::Value;
+
+mod util;
+use util::{Served, STEP};
 
 /// Every field the JSON report promises.
 const FIELDS: &[&str] = &[
@@ -406,6 +410,36 @@ fn many_connections_against_epoll_echo() {
     );
     assert_clean(&run);
     assert_eq!(run.u("connected"), 64);
+}
+
+/// Runs `run` against `netkit serve echo --mode MODE`, then stops the server with
+/// SIGTERM and checks that it exits cleanly.
+fn against_netkit_echo(mode: &str, run: impl FnOnce(&str)) {
+    let mut server = Served::start(&["echo", "--listen", "127.0.0.1:0", "--mode", mode]);
+    run(&server.addr("tcp"));
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(STEP);
+    assert_eq!(status.code(), Some(0), "{mode}: {}", server.log());
+}
+
+#[test]
+fn ping_pong_against_netkit_serve_echo() {
+    for mode in ["reactor", "threads"] {
+        against_netkit_echo(mode, |addr| {
+            let run = run_json(addr, &["-c", "8", "-d", "1s", "-w", "200ms"]);
+            assert_clean(&run);
+            assert_eq!(run.u("connected"), 8, "{mode}: {}", run.json);
+        });
+    }
+}
+
+#[test]
+fn pipelined_against_netkit_serve_echo_reactor() {
+    against_netkit_echo("reactor", |addr| {
+        let run = run_json(addr, &["-c", "8", "-p", "8", "-d", "1s", "-w", "200ms"]);
+        assert_clean(&run);
+        assert_eq!(run.json["mode"], "pipelined");
+    });
 }
 
 #[test]

@@ -480,26 +480,29 @@ fn connect_over_unix_before_run() {
     srv.stop();
 }
 
+/// Echoes, and records how each connection ended.
+struct RecordingEcho(Arc<Mutex<Vec<CloseReason>>>);
+
+impl Protocol for RecordingEcho {
+    fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
+        t.write(d);
+    }
+    fn connection_lost(&mut self, r: &CloseReason) {
+        self.0.lock().unwrap().push(r.clone());
+    }
+}
+
 #[test]
 fn shutdown_with_connections_in_flight_delivers_every_byte() {
     let lost = Arc::new(Mutex::new(Vec::new()));
     let l2 = lost.clone();
-    struct Watch(Arc<Mutex<Vec<CloseReason>>>);
-    impl Protocol for Watch {
-        fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
-            t.write(d);
-        }
-        fn connection_lost(&mut self, r: &CloseReason) {
-            self.0.lock().unwrap().push(r.clone());
-        }
-    }
     let cfg = ReactorConfig {
         workers: 2,
         grace: Duration::from_secs(30),
         ..Default::default()
     };
     let mut srv = Running::start(cfg, move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Watch(l2.clone()))
+        r.listen(any_port(), move |_: &ConnInfo| RecordingEcho(l2.clone()))
             .unwrap();
     });
     let port = srv.port();
@@ -549,22 +552,13 @@ fn shutdown_with_connections_in_flight_delivers_every_byte() {
 fn shutdown_after_grace_closes_with_shutdown_reason() {
     let lost = Arc::new(Mutex::new(Vec::new()));
     let l2 = lost.clone();
-    struct Watch(Arc<Mutex<Vec<CloseReason>>>);
-    impl Protocol for Watch {
-        fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
-            t.write(d);
-        }
-        fn connection_lost(&mut self, r: &CloseReason) {
-            self.0.lock().unwrap().push(r.clone());
-        }
-    }
     let cfg = ReactorConfig {
         workers: 1,
         grace: Duration::from_millis(100),
         ..Default::default()
     };
     let srv = Running::start(cfg, move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Watch(l2.clone()))
+        r.listen(any_port(), move |_: &ConnInfo| RecordingEcho(l2.clone()))
             .unwrap();
     });
     let mut s = srv.connect();

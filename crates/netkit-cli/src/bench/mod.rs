@@ -19,7 +19,6 @@ pub mod progress;
 pub mod report;
 pub mod stats;
 pub mod target;
-pub mod units;
 pub mod worker;
 
 use std::io;

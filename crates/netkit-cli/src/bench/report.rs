@@ -8,8 +8,8 @@
 use serde_json::{json, Map, Value};
 
 use super::stats::{ErrorKind, Tally};
-use super::units::format_duration;
 use super::{Config, Outcome};
+use crate::duration::format_duration;
 
 /// Latency percentiles, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,6 +14,8 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netkit::http::fetch::{Client, FetchOptions, Progress, Target};
 
+use crate::duration::parse_duration_or_seconds;
+
 /// Arguments of `netkit fetch`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,10 +48,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: u32,
     /// Connect timeout (e.g. 500ms, 10s, 1m).
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration_or_seconds)]
     pub connect_timeout: Duration,
     /// Timeout for the response head and for each read of the body.
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration_or_seconds)]
     pub timeout: Duration,
 }
 
@@ -131,39 +133,4 @@ fn progress_bar(show: bool, total: Option<u64>) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
-}
-
-/// `500ms`, `30s`, `2m`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("bad duration unit in {s:?} (ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("bad duration {s:?}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("x").is_err());
-        assert!(parse_duration("5y").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 }

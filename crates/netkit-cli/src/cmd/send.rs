@@ -27,7 +27,7 @@ use netkit::services::transfer::{
     mtime_secs, wire_path, Header, Reply, ReplyKind, Status, MAX_MESSAGE, REPLY_SIZE,
 };
 
-use crate::duration::{parse_duration, parse_size};
+use crate::duration::{parse_duration, parse_size_u64};
 
 /// Bytes handed to one `sendfile` call between progress updates.
 const CHUNK: u64 = 4 * 1024 * 1024;
@@ -51,8 +51,8 @@ pub struct Args {
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
     pub timeout: Duration,
     /// Send at most this many bytes per second (e.g. 512KiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub limit_rate: Option<usize>,
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u64)]
+    pub limit_rate: Option<u64>,
 }
 
 /// A file to send: where it is here, and its name on the receiver.
@@ -118,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut session = Session {
         addr,
         timeout: args.timeout,
-        rate: args.limit_rate.map(|r| r as u64),
+        rate: args.limit_rate,
         conn: None,
         dead: None,
         sent: 0,

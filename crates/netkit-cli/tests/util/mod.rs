@@ -220,13 +220,28 @@ impl Drop for Served {
     }
 }
 
-/// The Python clients' directory.
+/// The CLI tests' own Python scripts.
 pub fn py_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py")
 }
 
-/// Runs `python3 tests/py/SCRIPT ARGS...`, failing the test on a non-zero exit
-/// or after `limit`.
+/// The seeds' Python clients, kept once in the library's tests and shared.
+pub fn seed_py_dir() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../netkit/tests/py")).to_path_buf()
+}
+
+/// Where `script` lives: the CLI's own `tests/py/`, else the shared seed clients.
+pub fn py_script(script: &str) -> PathBuf {
+    let own = py_dir().join(script);
+    if own.exists() {
+        own
+    } else {
+        seed_py_dir().join(script)
+    }
+}
+
+/// Runs `python3 SCRIPT ARGS...` (found by [`py_script`]), failing the test on a
+/// non-zero exit or after `limit`.
 pub fn python(script: &str, args: &[&str], limit: Duration) -> Output {
     python_stdin(script, args, b"", limit)
 }
@@ -234,7 +249,7 @@ pub fn python(script: &str, args: &[&str], limit: Duration) -> Output {
 /// Like [`python`], with bytes for its stdin.
 pub fn python_stdin(script: &str, args: &[&str], stdin: &[u8], limit: Duration) -> Output {
     let mut cmd = Command::new("python3");
-    cmd.arg(py_dir().join(script)).args(args);
+    cmd.arg(py_script(script)).args(args);
     let out = run_bounded(cmd, stdin, limit);
     assert!(
         out.status.success(),

@@ -4,8 +4,8 @@
 //! order (pipelining), file bodies queued with [`Transport::write_file`] behind the
 //! head. While more than `max_queued` bytes wait for the peer, further requests
 //! wait and reading pauses; the runner then asks for more through
-//! [`Protocol::resume_producing`], and a short drain timer checks the queue too, for
-//! a runner that only asks producers that produced. Every error response closes the connection. A
+//! [`Protocol::resume_producing`] once the queue is below its low watermark. Every
+//! error response closes the connection. A
 //! request head must arrive within the header timeout, which also closes an idle
 //! keep-alive connection.
 
@@ -34,8 +34,6 @@ pub struct HttpConn {
     timer: Option<TimerId>,
     /// Paused because the write queue is over the bound.
     waiting: bool,
-    /// While waiting: the timer that checks whether the queue has drained.
-    drain_timer: Option<TimerId>,
     /// The peer half-closed; close once the buffered requests are answered.
     eof: bool,
     /// The connection was closed; nothing more is done.
@@ -73,7 +71,6 @@ impl HttpConn {
             discard: 0,
             timer: None,
             waiting: false,
-            drain_timer: None,
             eof: false,
             done: false,
         }
@@ -93,9 +90,6 @@ impl HttpConn {
 
     fn close(&mut self, t: &mut dyn Transport) {
         self.disarm_timer(t);
-        if let Some(id) = self.drain_timer.take() {
-            t.cancel_timer(id);
-        }
         self.done = true;
         t.close();
     }
@@ -133,9 +127,6 @@ impl HttpConn {
             if t.buffered() > self.shared.opts.max_queued {
                 self.waiting = true;
                 t.pause_reading();
-                if self.drain_timer.is_none() {
-                    self.drain_timer = Some(t.call_later(DRAIN_CHECK));
-                }
                 return;
             }
             match request::parse(&self.buf, &self.shared.opts) {
@@ -381,9 +372,6 @@ impl HttpConn {
 
 const HTML: &str = "text/html; charset=utf-8";
 
-/// How often a connection waiting for its write queue to drain looks at it.
-const DRAIN_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// A response body.
 enum Body<'a> {
     /// No body and no `Content-Length` (304).
@@ -449,16 +437,6 @@ impl Protocol for HttpConn {
     }
 
     fn timer_fired(&mut self, id: TimerId, t: &mut dyn Transport) {
-        if self.drain_timer == Some(id) {
-            self.drain_timer = None;
-            if self.waiting && !self.done {
-                self.resume_producing(t);
-                if self.waiting && self.drain_timer.is_none() {
-                    self.drain_timer = Some(t.call_later(DRAIN_CHECK));
-                }
-            }
-            return;
-        }
         if self.timer != Some(id) || self.done {
             return;
         }
@@ -493,9 +471,6 @@ impl Protocol for HttpConn {
             return;
         }
         self.waiting = false;
-        if let Some(id) = self.drain_timer.take() {
-            t.cancel_timer(id);
-        }
         t.resume_reading();
         self.process(t);
     }
@@ -598,27 +573,6 @@ mod tests {
         let text = String::from_utf8(t.inner.take_written()).unwrap();
         assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
         assert!(!t.inner.outcome().paused && !c.is_producer());
-    }
-
-    #[test]
-    fn the_drain_timer_resumes_when_no_runner_asks() {
-        let (_d, mut c, mut t) = conn();
-        c.connection_made(&mut t);
-        t.queued = 1 << 20;
-        c.data_received(
-            b"GET /a.txt HTTP/1.1\r\n\r\nGET /a.txt HTTP/1.1\r\n\r\n",
-            &mut t,
-        );
-        let drain = c.drain_timer.unwrap();
-        // Still full: the check re-arms.
-        c.timer_fired(drain, &mut t);
-        assert!(t.inner.outcome().written.is_empty());
-        let drain = c.drain_timer.unwrap();
-        t.queued = 0;
-        c.timer_fired(drain, &mut t);
-        let text = String::from_utf8(t.inner.take_written()).unwrap();
-        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
-        assert!(c.drain_timer.is_none() && !c.is_producer());
     }
 
     #[test]

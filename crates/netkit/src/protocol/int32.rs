@@ -39,11 +39,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CloseReason, Mailbox, PeerAddr, Protocol, TimerId, Transport};
+use super::forward::forward_transport;
+use super::{CloseReason, Protocol, TimerId, Transport};
 use crate::frame::{FrameError, Prefix};
 
 /// The prefix: 4 bytes, big-endian.
@@ -137,51 +137,7 @@ impl Int32Transport<'_> {
     }
 }
 
-impl Transport for Int32Transport<'_> {
-    fn write(&mut self, data: &[u8]) {
-        self.inner.write(data);
-    }
-    fn write_file(&mut self, file: std::sync::Arc<std::fs::File>, offset: u64, len: u64) {
-        self.inner.write_file(file, offset, len)
-    }
-    fn buffered(&self) -> usize {
-        self.inner.buffered()
-    }
-    fn close(&mut self) {
-        self.ctl.closing = true;
-        self.inner.close();
-    }
-    fn abort(&mut self) {
-        self.ctl.closing = true;
-        self.inner.abort();
-    }
-    fn shutdown_write(&mut self) {
-        self.inner.shutdown_write();
-    }
-    fn pause_reading(&mut self) {
-        self.ctl.paused = true;
-        self.inner.pause_reading();
-    }
-    fn resume_reading(&mut self) {
-        self.ctl.paused = false;
-        self.inner.resume_reading();
-    }
-    fn peer_addr(&self) -> &PeerAddr {
-        self.inner.peer_addr()
-    }
-    fn local_addr(&self) -> &PeerAddr {
-        self.inner.local_addr()
-    }
-    fn call_later(&mut self, delay: Duration) -> TimerId {
-        self.inner.call_later(delay)
-    }
-    fn cancel_timer(&mut self, id: TimerId) {
-        self.inner.cancel_timer(id);
-    }
-    fn mailbox(&mut self) -> Mailbox {
-        self.inner.mailbox()
-    }
-}
+forward_transport!(Int32Transport);
 
 /// Runs a [`StringProtocol`] as a [`Protocol`] (Twisted's `Int32StringReceiver`).
 pub struct Int32Receiver<P> {
@@ -406,9 +362,11 @@ impl<P: StringProtocol> Protocol for Int32Receiver<P> {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use super::*;
     use crate::protocol::testing::Script;
+    use crate::protocol::PeerAddr;
 
     #[derive(Debug, Clone, PartialEq, Eq)]
     enum Ev {

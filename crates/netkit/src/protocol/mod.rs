@@ -29,6 +29,7 @@
 //! assert!(out.closed);
 //! ```
 
+mod forward;
 pub mod int32;
 pub mod line;
 mod mailbox;
