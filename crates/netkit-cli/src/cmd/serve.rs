@@ -4,6 +4,10 @@
 //! Arguments are parsed here, validated into a `netkit::server::Server`, and the
 //! server runs until SIGINT/SIGTERM. Each bound address is announced on stderr as
 //! `listening on ADDR` once it is ready.
+//!
+//! Socket activation: when systemd (or any supervisor following its
+//! `LISTEN_FDS`/`LISTEN_PID` convention) passes listening sockets, they replace
+//! the default address; an explicit `--listen` adds more.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -65,6 +69,15 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
+    /// Set SO_REUSEPORT: several servers share the port, the kernel spreads
+    /// connections (and a new server can start before the old one stops).
+    #[arg(long)]
+    pub reuseport: bool,
+    /// Every stream connection starts with a PROXY protocol header (v1 or v2,
+    /// from HAProxy or another balancer): the client it names is the peer
+    /// services and logs see; a connection without one is closed.
+    #[arg(long)]
+    pub proxy_protocol: bool,
 }
 
 /// Runs `netkit serve`.
@@ -98,10 +111,14 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     if args.max_line == 0 {
         bail!("--max-line must be at least 1 byte");
     }
-    let addrs = if args.listen.is_empty() {
+    let inherited =
+        netkit::net::listen_fds(false).context("cannot use the sockets passed in LISTEN_FDS")?;
+    let addrs = if !args.listen.is_empty() {
+        args.listen.clone()
+    } else if inherited.is_empty() {
         vec![DEFAULT_LISTEN.to_string()]
     } else {
-        args.listen.clone()
+        Vec::new()
     };
     let opts = ServiceOptions {
         max_line: args.max_line,
@@ -113,6 +130,8 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
         .max_conns(args.max_conns)
         .max_line(args.max_line)
         .grace(args.grace)
+        .reuse_port(args.reuseport)
+        .proxy_protocol(args.proxy_protocol)
         .handle_signals(true);
     if let Some(n) = args.workers {
         b = b.workers(n);
@@ -120,7 +139,10 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     if let Some(n) = args.backlog {
         b = b.backlog(n);
     }
-    let (mut streams, mut dgrams) = (false, false);
+    let (mut streams, mut dgrams) = (!inherited.is_empty(), false);
+    for l in inherited {
+        b = b.listener(l);
+    }
     for a in &addrs {
         let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
         if addr.is_stream() {
