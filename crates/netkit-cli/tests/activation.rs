@@ -62,7 +62,8 @@ fn an_inherited_socket_replaces_the_default_address_and_survives_a_restart() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let first = activated(&listener, &["echo"], 1);
-    assert_eq!(first.addrs, [addr.clone()], "{}", first.log());
+    assert_eq!(first.addrs.len(), 1, "{}", first.log());
+    assert_eq!(first.addrs[0], addr);
     echo_once(&addr, b"one");
     stop(first);
     // Between the two servers the port stays open: a client connects and sends
@@ -109,7 +110,14 @@ fn without_reuseport_a_second_server_cannot_bind_the_port() {
 fn rolling_restart_of_reuseport_servers_loses_no_message() {
     let a = Served::start(&["echo", "--reuseport", "--listen", "127.0.0.1:0"]);
     let port_addr = a.addr("tcp");
-    let b = Served::start(&["echo", "--reuseport", "--mode", "pool", "--listen", &port_addr]);
+    let b = Served::start(&[
+        "echo",
+        "--reuseport",
+        "--mode",
+        "pool",
+        "--listen",
+        &port_addr,
+    ]);
     let sa: SocketAddr = port_addr.parse().unwrap();
     let load = load::Load::start(sa, 8);
     assert!(load.wait_more(50, STEP), "no progress before the restart");

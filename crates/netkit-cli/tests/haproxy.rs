@@ -76,7 +76,11 @@ fn haproxy(front: u16, backends: &[(&str, &str)]) -> Haproxy {
     let dir = TempDir::new("haproxy");
     let cfg = dir.path("haproxy.cfg");
     std::fs::write(&cfg, config(front, backends)).unwrap();
-    let check = Command::new("haproxy").arg("-c").arg("-f").arg(&cfg).output();
+    let check = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&cfg)
+        .output();
     let check = check.expect("haproxy is not installed (the peers feature needs it)");
     assert!(
         check.status.success(),
@@ -131,7 +135,10 @@ fn restarting_each_backend_behind_haproxy_loses_no_message() {
         let (served, addr) = old.remove(0);
         let next = backend("echo", &addr);
         stop(served);
-        assert!(load.wait_more(100, STEP), "round {round}: no progress after");
+        assert!(
+            load.wait_more(100, STEP),
+            "round {round}: no progress after"
+        );
         old.push((next, addr));
     }
     let report = load.finish();

@@ -249,7 +249,10 @@ fn a_1gib_line_is_cut_at_max_line_and_memory_stays_bounded() {
         assert!(closed, "{mode}: the server took 1 GiB without closing");
         assert!(sent < 1 << 30, "{mode}");
         let hwm = status_kib(served.pid(), "VmHWM");
-        assert!(hwm < RSS_LIMIT_KIB, "{mode}: VmHWM {hwm} KiB after {sent} bytes");
+        assert!(
+            hwm < RSS_LIMIT_KIB,
+            "{mode}: VmHWM {hwm} KiB after {sent} bytes"
+        );
         // The server serves the next client's short line.
         let mut c = dial(&served.addr("tcp"));
         c.write_all(b"short\n").unwrap();
@@ -282,7 +285,10 @@ fn a_client_that_never_reads_chargen_does_not_grow_the_server() {
         let rss1 = status_kib(served.pid(), "VmRSS");
         thread::sleep(Duration::from_secs(1));
         let hwm = status_kib(served.pid(), "VmHWM");
-        assert!(hwm < RSS_LIMIT_KIB, "{mode}: VmHWM {hwm} KiB (VmRSS {rss1})");
+        assert!(
+            hwm < RSS_LIMIT_KIB,
+            "{mode}: VmHWM {hwm} KiB (VmRSS {rss1})"
+        );
         // Another client still gets chargen's output.
         let mut s = dial(&addr);
         let mut line = [0u8; 74];
@@ -316,7 +322,10 @@ fn out_of_descriptors_the_accept_loop_pauses_without_spinning_and_recovers() {
         let cpu0 = cpu_seconds(served.pid());
         thread::sleep(Duration::from_secs(2));
         let used = cpu_seconds(served.pid()) - cpu0;
-        assert!(used < 0.5, "{mode}: {used:.2}s of CPU in 2s while out of descriptors");
+        assert!(
+            used < 0.5,
+            "{mode}: {used:.2}s of CPU in 2s while out of descriptors"
+        );
         drop(clients);
         let deadline = Instant::now() + STEP;
         while !echo_ok(&addr, b"back", Duration::from_secs(2)) {

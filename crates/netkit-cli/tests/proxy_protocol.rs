@@ -160,8 +160,14 @@ fn missing_or_malformed_header_closes_with_a_log_line_in_every_mode() {
     let bad: &[(&[u8], &str)] = &[
         (b"hello\n", "not a PROXY protocol header"),
         (b"PROXY TCP4 1.2.3.4\r\n", "bad PROXY v1 header"),
-        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n", "bad PROXY v1 header"),
-        (b"\r\n\r\n\0\r\nQUIT\n\x31\x11\0\x0c", "PROXY v2 header with version 3"),
+        (
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n",
+            "bad PROXY v1 header",
+        ),
+        (
+            b"\r\n\r\n\0\r\nQUIT\n\x31\x11\0\x0c",
+            "PROXY v2 header with version 3",
+        ),
     ];
     for &mode in MODES {
         let served = start("echo", mode);
@@ -169,7 +175,11 @@ fn missing_or_malformed_header_closes_with_a_log_line_in_every_mode() {
             let mut s = dial(&served);
             s.write_all(bytes).unwrap();
             assert!(closed_by_server(&s), "{mode}: {why}");
-            assert!(served.wait_log(why, STEP), "{mode}: {why}\n{}", served.log());
+            assert!(
+                served.wait_log(why, STEP),
+                "{mode}: {why}\n{}",
+                served.log()
+            );
         }
         // A v1 header longer than 107 bytes.
         let mut s = dial(&served);

@@ -304,7 +304,8 @@ fn port(s: &str) -> Result<u16, ProxyError> {
     if !ok {
         return Err(ProxyError::BadV1("bad port"));
     }
-    s.parse().map_err(|_| ProxyError::BadV1("port out of range"))
+    s.parse()
+        .map_err(|_| ProxyError::BadV1("port out of range"))
 }
 
 /// Version 2: signature, version/command, family/transport, length, addresses, TLVs.
@@ -554,8 +555,14 @@ mod tests {
         };
         assert_eq!(parse(&with(0x11, 0x11, 12)), Err(ProxyError::BadVersion(1)));
         assert_eq!(parse(&with(0x22, 0x11, 12)), Err(ProxyError::BadCommand(2)));
-        assert_eq!(parse(&with(0x21, 0x41, 12)), Err(ProxyError::BadFamily(0x41)));
-        assert_eq!(parse(&with(0x21, 0x13, 12)), Err(ProxyError::BadFamily(0x13)));
+        assert_eq!(
+            parse(&with(0x21, 0x41, 12)),
+            Err(ProxyError::BadFamily(0x41))
+        );
+        assert_eq!(
+            parse(&with(0x21, 0x13, 12)),
+            Err(ProxyError::BadFamily(0x13))
+        );
         assert_eq!(
             parse(&with(0x21, 0x11, 11)),
             Err(ProxyError::ShortAddresses { len: 11, need: 12 })

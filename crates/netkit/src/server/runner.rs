@@ -399,7 +399,7 @@ impl Runner<'_> {
     /// Hands queued bytes to the kernel until it would block.
     fn flush(&mut self) -> io::Result<()> {
         let tx = &mut self.tx;
-        let flushed = tx.out.flush(&*self.stream)?;
+        let flushed = tx.out.flush(self.stream)?;
         if flushed.sent > 0 {
             self.last_sent = Instant::now();
         }
