@@ -2,6 +2,8 @@
 //! fuzzer-chosen chunks, collecting every outcome, so the targets can check that
 //! chunking never changes what is decoded and that no decoder panics.
 
+#![allow(dead_code)]
+
 use bytes::{Bytes, BytesMut};
 use netkit::frame::{Decoder, FrameError};
 
@@ -18,7 +20,11 @@ pub fn chunks<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
     let mut rest = data;
     let mut i = 0;
     while !rest.is_empty() {
-        let n = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(64).max(1) as usize;
+        let n = sizes
+            .get(i % sizes.len().max(1))
+            .copied()
+            .unwrap_or(64)
+            .max(1) as usize;
         let (a, b) = rest.split_at(n.min(rest.len()));
         out.push(a);
         rest = b;

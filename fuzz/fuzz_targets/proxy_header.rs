@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(proxy::parse(&data[..cut]), Ok(None), "prefix {cut}");
         }
     }
-    if let ProxyAddrs::Proxied { source, destination } = h.addrs {
+    if let ProxyAddrs::Proxied {
+        source,
+        destination,
+    } = h.addrs
+    {
         let v2 = ProxyHeader::encode_v2(&h.addrs);
         let back = proxy::parse(&v2).unwrap().unwrap();
         assert_eq!(back.len, v2.len());
