@@ -15,20 +15,10 @@ fn value(b: &[u8]) -> Value {
     }
     match tag % 5 {
         0 => Value::Int(i128::from_le_bytes(raw)),
-        1 => Value::Int(i128::from(i64::from_le_bytes([
-            raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
-        ]))),
-        2 => Value::Float(f64::from_le_bytes([
-            raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
-        ])),
+        1 => Value::Int(i128::from(i64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]))),
+        2 => Value::Float(f64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]])),
         3 => Value::Bool(raw[0] & 1 == 1),
-        _ => Value::Bytes(
-            b.iter()
-                .skip(1)
-                .take(usize::from(raw[0] % 32))
-                .copied()
-                .collect(),
-        ),
+        _ => Value::Bytes(b.iter().skip(1).take(usize::from(raw[0] % 32)).copied().collect()),
     }
 }
 
@@ -40,10 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let rest = data.get(split + 1..).unwrap_or_default();
     let size = calcsize(fmt);
     let Ok(st) = Struct::new(fmt) else {
-        assert!(
-            size.is_err(),
-            "calcsize accepts what Struct::new rejects: {fmt:?}"
-        );
+        assert!(size.is_err(), "calcsize accepts what Struct::new rejects: {fmt:?}");
         return;
     };
     assert_eq!(size.ok(), Some(st.size()));
@@ -61,8 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 Err(e) => panic!("packed bytes do not unpack: {e:?}"),
             }
             let mut buf = vec![0u8; st.size() + 3];
-            st.pack_into(&mut buf, 3, &values[..n])
-                .expect("pack_into fits");
+            st.pack_into(&mut buf, 3, &values[..n]).expect("pack_into fits");
             assert_eq!(&buf[3..], &bytes[..]);
         }
     }

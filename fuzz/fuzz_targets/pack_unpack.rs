@@ -28,11 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let whole = st.unpack(buf);
     if whole.is_ok() {
-        assert_eq!(
-            buf.len(),
-            st.size(),
-            "unpack accepted a buffer of the wrong size"
-        );
+        assert_eq!(buf.len(), st.size(), "unpack accepted a buffer of the wrong size");
     }
     for off in [0isize, 1, -1, -(st.size() as isize), isize::MIN, isize::MAX] {
         let a = st.unpack_from(buf, off);
