@@ -61,11 +61,32 @@ impl<'a> Acceptor<'a> {
         self.listeners.iter().map(|l| l.as_raw_fd()).collect()
     }
 
-    /// Once stopping: one connection left in a listen backlog, if the limits
-    /// allow it.
+    /// Once stopping: one connection left in a listen backlog. While the limits
+    /// allow no more connections, waits for a slot (until the grace deadline)
+    /// rather than leaving a queued client to be reset.
     fn drain_one(&mut self, open: &mut dyn FnMut() -> bool) -> Option<(Stream, PeerAddr)> {
-        if self.drained >= DRAIN_MAX || !open() {
+        if self.drained >= DRAIN_MAX {
             return None;
+        }
+        let deadline = self.life.begin();
+        loop {
+            let mut fds: Vec<_> = self
+                .listeners
+                .iter()
+                .map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ))
+                .collect();
+            if !matches!(sys::poll(&mut fds, Some(Instant::now())), Ok(n) if n > 0) {
+                return None;
+            }
+            if open() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut wake = [sys::PollFd::new(self.life.wake_fd(), sys::READ)];
+            let _ = sys::poll(&mut wake, Some(deadline));
+            self.life.drain_wake();
         }
         for l in &self.listeners {
             if let Ok(conn) = l.accept() {
