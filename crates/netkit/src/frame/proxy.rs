@@ -14,7 +14,7 @@
 //! [`ProxyHeader::encode_v1`] and [`ProxyHeader::encode_v2`] write headers, for
 //! tests and for clients that sit behind nothing but want to claim an address.
 //!
-//! Out of scope: reading from sockets, timeouts (the server's runner reads the
+//! Out of scope: reading from sockets and enforcing [`HEADER_TIMEOUT`] (the runners read the
 //! header under a deadline), and the TLVs' meaning (they are checked for framing
 //! and skipped).
 //!
@@ -30,7 +30,11 @@
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
+/// How long a server should wait for a connection's header before closing it
+/// (the blocking server and the reactor both use it).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest version 1 header, `\r\n` included (the specification's bound).
 pub const V1_MAX: usize = 107;
 /// The version 2 signature, the first 12 bytes of every version 2 header.

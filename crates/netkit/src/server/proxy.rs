@@ -19,7 +19,7 @@ use super::shutdown::Lifecycle;
 use super::sys::{self, PollFd};
 
 /// How long a connection on a PROXY-protocol listener may take to send its header.
-pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub const PROXY_HEADER_TIMEOUT: Duration = proxy::HEADER_TIMEOUT;
 
 /// Bytes read per call while looking for the header.
 const CHUNK: usize = 4096;
