@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Serve a built-in service (default: echo on 127.0.0.1:9000).
     Serve(cmd::serve::Args),
+    /// Download a URL to a file (urlretrieve), with resume and a progress bar.
+    Fetch(cmd::fetch::Args),
     /// Connect to ADDR: stdin to the socket, the socket to stdout.
     Connect(cmd::connect::Args),
     /// Pack VALUEs with a struct FMT and print the bytes as hex.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Fetch(a) => cmd::fetch::run(a),
         Command::Connect(a) => cmd::connect::run(a),
         Command::Pack(a) => cmd::pack::run(a),
         Command::Unpack(a) => cmd::unpack::run(a),

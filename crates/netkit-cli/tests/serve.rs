@@ -206,10 +206,15 @@ fn every_service_fork() {
 }
 
 #[test]
+fn every_service_reactor() {
+    services_in(MODES[4]);
+}
+
+#[test]
 fn every_mode_is_tested() {
     assert_eq!(
         MODES.len(),
-        4,
+        5,
         "add an every_service_<mode> test for the new mode"
     );
 }
@@ -272,16 +277,6 @@ fn seed_clients_against_matching_services() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-}
-
-#[test]
-fn reactor_mode_is_a_clear_error() {
-    let out = std::process::Command::new(util::netkit())
-        .args(["serve", "--mode", "reactor", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("reactor mode is not available yet"));
 }
 
 #[test]

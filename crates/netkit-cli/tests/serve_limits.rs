@@ -62,6 +62,11 @@ fn two_hundred_concurrent_1mib_echoes_fork() {
 }
 
 #[test]
+fn two_hundred_concurrent_1mib_echoes_reactor() {
+    two_hundred_clients(CONCURRENT_MODES[3]);
+}
+
+#[test]
 fn half_close_gets_every_byte_back_in_every_mode() {
     for &mode in MODES {
         let served = echo_server(mode, &[]);

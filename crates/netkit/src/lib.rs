@@ -12,10 +12,12 @@
 //! | [`services`] | echo, upper, discard, chargen, daytime, hello, logger, chat |
 //! | [`server`] | the socketserver framework: sequential, threads, pool, fork |
 //! | [`reactor`] | the event loop on mio that runs Protocols |
+//! | [`http`] | static file service (`http.server`) and client (`urllib`) |
 //!
 //! A Protocol is written once and runs unchanged under every concurrency mode.
 
 pub mod frame;
+pub mod http;
 pub mod net;
 pub mod pack;
 pub mod protocol;

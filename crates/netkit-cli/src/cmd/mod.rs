@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod calcsize;
 pub mod connect;
+pub mod fetch;
 pub mod pack;
 pub mod serve;
 pub mod unpack;

@@ -11,12 +11,19 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use netkit::net::Address;
+use netkit::http::{HttpOptions, StaticFiles};
+use netkit::net::{Address, ListenOptions, Listener};
+use netkit::protocol::proxy::ProxyFactory;
+use netkit::protocol::{Boxed, DynFactory};
+use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceOptions};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::duration::{parse_duration, parse_size};
 
@@ -26,7 +33,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 /// How connections are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
-    /// One event loop per core (not available yet).
+    /// Event loops on epoll, one per core (`--workers`): the default.
     Reactor,
     /// A thread per connection.
     Threads,
@@ -41,7 +48,8 @@ pub enum ModeArg {
 /// Arguments of `netkit serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service to run: echo, discard, hello, daytime, chargen, ...
+    /// The service to run: echo, upper, hello, logger, chat, discard, daytime,
+    /// chargen, http.
     #[arg(default_value = "echo")]
     pub service: String,
     /// Address to listen on (repeatable): HOST:PORT, udp://HOST:PORT,
@@ -49,9 +57,10 @@ pub struct Args {
     #[arg(long = "listen", short = 'l', value_name = "ADDR")]
     pub listen: Vec<String>,
     /// Concurrency mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Threads)]
+    #[arg(long, value_enum, default_value_t = ModeArg::Reactor)]
     pub mode: ModeArg,
-    /// Worker threads in pool mode (default: the number of cores).
+    /// Event loops in reactor mode, worker threads in pool mode (default: the
+    /// number of cores).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Close a connection that sends nothing for this long (e.g. 30s).
@@ -78,15 +87,19 @@ pub struct Args {
     /// services and logs see; a connection without one is closed.
     #[arg(long)]
     pub proxy_protocol: bool,
+    /// The directory `http` serves (and `receive` stores into).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: std::path::PathBuf,
+    /// `http`: close a client that has not sent a whole request head in this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
 }
 
 /// Runs `netkit serve`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let mode = match args.mode {
-        ModeArg::Reactor => {
-            bail!("reactor mode is not available yet; use --mode threads, pool, fork or sequential")
-        }
+        ModeArg::Reactor => return run_reactor(&args),
         ModeArg::Threads => Mode::Threads,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Fork => Mode::Fork,
@@ -100,8 +113,114 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Validates the arguments into a bound server.
-fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+/// Runs the service on the reactor: raises the open-file limit, binds every
+/// address, and serves until SIGINT/SIGTERM and the grace period end.
+fn run_reactor(args: &Args) -> anyhow::Result<ExitCode> {
+    check(args)?;
+    // Handlers go in before the first `listening on` line, so a signal sent as
+    // soon as a client sees it still stops the server gracefully.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    if let Err(e) = raise_nofile_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    let mut reactor = Reactor::new(ReactorConfig {
+        workers: args.workers.unwrap_or(0),
+        idle_timeout: args.idle_timeout,
+        max_conns: args.max_conns,
+        grace: args.grace,
+        backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+        ..ReactorConfig::default()
+    })
+    .context("cannot start the reactor")?;
+    let opts = service_options(args);
+    let mut bound = Vec::new();
+    let inherited =
+        netkit::net::listen_fds(true).context("cannot use the sockets passed in LISTEN_FDS")?;
+    let addrs = listen_addresses(args, !inherited.is_empty());
+    for l in inherited {
+        let local = l.local_address();
+        let f = proxied(args, stream_factory(args, &opts)?);
+        bound.push(
+            reactor
+                .listen_dyn(l, f)
+                .with_context(|| format!("cannot serve the inherited socket {local}"))?,
+        );
+    }
+    for a in addrs {
+        let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
+        let local = if addr.is_stream() {
+            let f = proxied(args, stream_factory(args, &opts)?);
+            if args.reuseport {
+                // One listener with SO_REUSEPORT, shared by every loop.
+                let opts = ListenOptions {
+                    backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+                    reuse_port: true,
+                    nonblocking: true,
+                    ..ListenOptions::default()
+                };
+                Listener::bind(&addr, &opts).and_then(|l| reactor.listen_dyn(l, f))
+            } else {
+                reactor.listen_dyn(&addr, f)
+            }
+        } else {
+            reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
+        };
+        bound.push(local.with_context(|| format!("cannot listen on {addr}"))?);
+    }
+    for local in &bound {
+        eprintln!("listening on {local}");
+    }
+    let handle = reactor.shutdown_handle();
+    let signals_handle = signals.handle();
+    let watcher = std::thread::Builder::new()
+        .name("netkit-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!("signal {sig}: stopping gracefully");
+                handle.shutdown();
+            }
+        })
+        .context("cannot start the signal thread")?;
+    let result = reactor.run();
+    signals_handle.close();
+    let _ = watcher.join();
+    result.context("reactor failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// With `--proxy-protocol` (reactor): each connection reads its PROXY header
+/// before the service's Protocol is built.
+fn proxied(args: &Args, f: DynFactory) -> DynFactory {
+    if args.proxy_protocol {
+        Arc::new(Boxed(ProxyFactory::new(f)))
+    } else {
+        f
+    }
+}
+
+/// The addresses to serve: `--listen`s, or the default (none when sockets
+/// were inherited).
+fn listen_addresses(args: &Args, inherited: bool) -> Vec<String> {
+    if !args.listen.is_empty() {
+        args.listen.clone()
+    } else if inherited {
+        // Sockets passed by the supervisor replace the default address.
+        Vec::new()
+    } else {
+        vec![DEFAULT_LISTEN.to_string()]
+    }
+}
+
+/// What the services are told about the limits.
+fn service_options(args: &Args) -> ServiceOptions {
+    ServiceOptions {
+        max_line: args.max_line,
+        ..ServiceOptions::default()
+    }
+}
+
+/// Checks the limits every mode shares.
+fn check(args: &Args) -> anyhow::Result<()> {
     if args.workers == Some(0) {
         bail!("--workers must be at least 1");
     }
@@ -111,19 +230,16 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     if args.max_line == 0 {
         bail!("--max-line must be at least 1 byte");
     }
+    Ok(())
+}
+
+/// Validates the arguments into a bound server.
+fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+    check(args)?;
     let inherited =
         netkit::net::listen_fds(false).context("cannot use the sockets passed in LISTEN_FDS")?;
-    let addrs = if !args.listen.is_empty() {
-        args.listen.clone()
-    } else if inherited.is_empty() {
-        vec![DEFAULT_LISTEN.to_string()]
-    } else {
-        Vec::new()
-    };
-    let opts = ServiceOptions {
-        max_line: args.max_line,
-        ..ServiceOptions::default()
-    };
+    let addrs = listen_addresses(args, !inherited.is_empty());
+    let opts = service_options(args);
     let mut b = Server::builder()
         .mode(mode)
         .idle_timeout(args.idle_timeout)
@@ -153,12 +269,26 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
         b = b.listen(addr);
     }
     if streams {
-        b = b.protocol_dyn(services::stream_factory(&args.service, &opts)?);
+        b = b.protocol_dyn(stream_factory(args, &opts)?);
     }
     if dgrams {
         b = b.datagram_service(services::datagram_service(&args.service, &opts)?);
     }
     Ok(b.build()?)
+}
+
+/// The Protocol factory for a stream service: `http` or one of `netkit::services`.
+fn stream_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFactory> {
+    if args.service == "http" {
+        let http = HttpOptions {
+            header_timeout: args.header_timeout,
+            ..HttpOptions::default()
+        };
+        let files = StaticFiles::new(&args.root, http)
+            .with_context(|| format!("cannot serve {}", args.root.display()))?;
+        return Ok(Arc::new(Boxed(files)));
+    }
+    Ok(services::stream_factory(&args.service, opts)?)
 }
 
 /// Logs to stderr; the level comes from `NETKIT_LOG` or `RUST_LOG` (default info).

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The blocking modes every test runs in. Append "reactor" here when it exists.
-pub const MODES: &[&str] = &["sequential", "threads", "pool", "fork"];
+/// The modes every test runs in.
+pub const MODES: &[&str] = &["sequential", "threads", "pool", "fork", "reactor"];
 
 /// Modes that serve many connections at once.
-pub const CONCURRENT_MODES: &[&str] = &["threads", "pool", "fork"];
+pub const CONCURRENT_MODES: &[&str] = &["threads", "pool", "fork", "reactor"];
 
 /// How long any single step may take before a test fails.
 pub const STEP: Duration = Duration::from_secs(20);

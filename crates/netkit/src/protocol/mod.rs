@@ -9,8 +9,9 @@
 //! one Protocol run unchanged under every concurrency mode.
 //!
 //! In scope: the traits, cross-connection [`Mailbox`]es, the LineReceiver-style
-//! ([`line`](mod@line)) and Int32StringReceiver-style ([`int32`]) helpers, and a socket-free
-//! test runner. Out of scope: sockets, threads, event loops.
+//! ([`line`](mod@line)) and Int32StringReceiver-style ([`int32`]) helpers, the PROXY
+//! protocol as a Protocol wrapper ([`proxy`]), and a socket-free test runner.
+//! Out of scope: sockets, threads, event loops.
 //!
 //! ```
 //! use netkit::protocol::{Protocol, Transport, testing::Script};
@@ -31,6 +32,7 @@
 
 pub mod int32;
 pub mod line;
+pub mod proxy;
 mod mailbox;
 pub mod testing;
 

@@ -347,8 +347,14 @@ impl Runner<'_> {
         if self.tx.abort {
             return Some(CloseReason::Aborted);
         }
-        if let Err(e) = self.flush() {
-            return Some(CloseReason::Error(e.to_string()));
+        match self.flush() {
+            // The queue fell below the low watermark after `produce` found it
+            // full: ask the producer again on the next turn.
+            Ok(true) if proto.is_producer() && self.tx.buffered() < LOW_WATER => {
+                self.producing = true;
+            }
+            Ok(_) => {}
+            Err(e) => return Some(CloseReason::Error(e.to_string())),
         }
         if self.backpressure && self.tx.buffered() <= LOW_WATER {
             self.backpressure = false;
@@ -396,8 +402,9 @@ impl Runner<'_> {
         }
     }
 
-    /// Hands queued bytes to the kernel until it would block.
-    fn flush(&mut self) -> io::Result<()> {
+    /// Hands queued bytes to the kernel until it would block. Returns whether the
+    /// kernel took anything.
+    fn flush(&mut self) -> io::Result<bool> {
         let tx = &mut self.tx;
         let flushed = tx.out.flush(self.stream)?;
         if flushed.sent > 0 {
@@ -406,7 +413,7 @@ impl Runner<'_> {
         if tx.buffered() >= HIGH_WATER {
             self.backpressure = true;
         }
-        Ok(())
+        Ok(flushed.sent > 0)
     }
 
     /// When the connection last made progress, for the idle timeout: the last

@@ -1,0 +1,145 @@
+//! The access log: one [`AccessRecord`] per request, formatted like Python's
+//! `http.server` and sent to a sink ([`AccessLog`]); by default `tracing::info!`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One served request, as written to the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    /// The client's address (IP without port, or the unix socket path).
+    pub client: String,
+    /// The request line as received (`GET /x HTTP/1.1`), or what could be read of it.
+    pub request_line: String,
+    /// The response status.
+    pub status: u16,
+    /// Body bytes sent (0 for HEAD and bodiless responses).
+    pub bytes: u64,
+    /// Time from the complete request head to the queued response.
+    pub duration: Duration,
+    /// When the request was answered.
+    pub time: SystemTime,
+}
+
+impl fmt::Display for AccessRecord {
+    /// `127.0.0.1 - - [22/Nov/2026 00:29:06] "GET /x HTTP/1.1" 200 1234 0.3ms`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.duration.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{} - - [{}] \"{}\" {} {} {:.1}ms",
+            self.client,
+            log_date(self.time),
+            self.request_line.escape_default(),
+            self.status,
+            self.bytes,
+            ms
+        )
+    }
+}
+
+type Sink = dyn Fn(&AccessRecord) + Send + Sync;
+
+/// Where access log lines go: `tracing::info!` by default, or any function.
+#[derive(Clone, Default)]
+pub struct AccessLog(Option<Arc<Sink>>);
+
+impl AccessLog {
+    /// Sends each record to `f` instead of `tracing`.
+    pub fn to_fn(f: impl Fn(&AccessRecord) + Send + Sync + 'static) -> AccessLog {
+        AccessLog(Some(Arc::new(f)))
+    }
+
+    /// Logs one record.
+    pub fn log(&self, rec: &AccessRecord) {
+        match &self.0 {
+            Some(f) => f(rec),
+            None => tracing::info!(target: "netkit::http::access", "{rec}"),
+        }
+    }
+}
+
+impl fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AccessLog(fn)"
+        } else {
+            "AccessLog(tracing)"
+        })
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `22/Nov/2026 00:29:06` (UTC), the date format of `http.server`'s log.
+fn log_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let month = MONTHS.get(m.saturating_sub(1) as usize).unwrap_or(&"Jan");
+    format!(
+        "{d:02}/{month}/{y} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1-12, day 1-31), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_http_server() {
+        let rec = AccessRecord {
+            client: "127.0.0.1".into(),
+            request_line: "GET /x HTTP/1.1".into(),
+            status: 200,
+            bytes: 1234,
+            duration: Duration::from_micros(300),
+            time: UNIX_EPOCH + Duration::from_secs(1_795_307_346),
+        };
+        assert_eq!(
+            rec.to_string(),
+            "127.0.0.1 - - [22/Nov/2026 00:29:06] \"GET /x HTTP/1.1\" 200 1234 0.3ms"
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(log_date(UNIX_EPOCH), "01/Jan/1970 00:00:00");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(log_date(leap), "29/Feb/2000 00:00:00");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let rec = AccessRecord {
+            client: "c".into(),
+            request_line: "GET /\x1b[31m HTTP/1.1".into(),
+            status: 404,
+            bytes: 0,
+            duration: Duration::ZERO,
+            time: UNIX_EPOCH,
+        };
+        assert!(rec.to_string().contains("GET /\\u{1b}[31m"));
+    }
+}
