@@ -93,11 +93,17 @@ fn an_explicit_listen_adds_to_the_inherited_sockets() {
 
 #[test]
 fn without_reuseport_a_second_server_cannot_bind_the_port() {
-    let first = Served::start(&["echo", "--listen", "127.0.0.1:0"]);
-    let out = Command::new(util::netkit())
-        .args(["serve", "echo", "--listen", &first.addr("tcp")])
-        .output()
-        .unwrap();
+    let first = Served::start(&["echo", "--mode", "threads", "--listen", "127.0.0.1:0"]);
+    let mut cmd = Command::new(util::netkit());
+    cmd.args([
+        "serve",
+        "echo",
+        "--mode",
+        "threads",
+        "--listen",
+        &first.addr("tcp"),
+    ]);
+    let out = util::run_bounded(cmd, b"", STEP);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
     stop(first);
@@ -108,7 +114,15 @@ fn without_reuseport_a_second_server_cannot_bind_the_port() {
 /// sessions: every echo is intact and no session is cut after its first echo.
 #[test]
 fn rolling_restart_of_reuseport_servers_loses_no_message() {
-    let a = Served::start(&["echo", "--reuseport", "--listen", "127.0.0.1:0"]);
+    for mode in ["threads", "reactor"] {
+        rolling_restart(mode);
+    }
+}
+
+fn rolling_restart(mode: &str) {
+    let start =
+        |listen: &str| Served::start(&["echo", "--mode", mode, "--reuseport", "--listen", listen]);
+    let a = start("127.0.0.1:0");
     let port_addr = a.addr("tcp");
     let b = Served::start(&[
         "echo",
@@ -120,20 +134,29 @@ fn rolling_restart_of_reuseport_servers_loses_no_message() {
     ]);
     let sa: SocketAddr = port_addr.parse().unwrap();
     let load = load::Load::start(sa, 8);
-    assert!(load.wait_more(50, STEP), "no progress before the restart");
+    assert!(
+        load.wait_more(50, STEP),
+        "{mode}: no progress before the restart"
+    );
     let mut old = vec![a, b];
     for round in 0..2 {
-        let next = Served::start(&["echo", "--reuseport", "--listen", &port_addr]);
-        assert!(load.wait_more(20, STEP), "round {round}: no progress");
+        let next = start(&port_addr);
+        assert!(
+            load.wait_more(20, STEP),
+            "{mode} round {round}: no progress"
+        );
         stop(old.remove(0));
-        assert!(load.wait_more(50, STEP), "round {round}: no progress after");
+        assert!(
+            load.wait_more(50, STEP),
+            "{mode} round {round}: no progress after"
+        );
         old.push(next);
     }
     let report = load.finish();
-    assert!(report.failures.is_empty(), "{:#?}", report.failures);
-    assert!(report.sessions >= 150, "{report:?}");
+    assert!(report.failures.is_empty(), "{mode}: {:#?}", report.failures);
+    assert!(report.sessions >= 150, "{mode}: {report:?}");
     eprintln!(
-        "rolling restart: {} sessions, {} retried before their first echo",
+        "{mode}: rolling restart: {} sessions, {} retried before their first echo",
         report.sessions, report.retries
     );
     for s in old {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use util::{Served, STEP};
 
-/// The modes these tests run in; append "reactor" when it serves.
-const MODES: &[&str] = &["threads", "pool"];
+/// The modes these tests run in.
+const MODES: &[&str] = &["threads", "pool", "reactor"];
 
 /// The most the server may have resident at any time in the memory tests.
 const RSS_LIMIT_KIB: u64 = 64 * 1024;

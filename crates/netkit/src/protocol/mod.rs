@@ -32,8 +32,8 @@
 
 pub mod int32;
 pub mod line;
-pub mod proxy;
 mod mailbox;
+pub mod proxy;
 pub mod testing;
 
 use std::fmt;
