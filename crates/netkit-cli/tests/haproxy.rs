@@ -105,9 +105,11 @@ fn haproxy(front: u16, backends: &[(&str, &str)]) -> Haproxy {
     hap
 }
 
-fn backend(service: &str, listen: &str) -> Served {
+fn backend(service: &str, mode: &str, listen: &str) -> Served {
     Served::start(&[
         service,
+        "--mode",
+        mode,
         "--proxy-protocol",
         "--reuseport",
         "--listen",
@@ -123,8 +125,14 @@ fn stop(mut served: Served) {
 
 #[test]
 fn restarting_each_backend_behind_haproxy_loses_no_message() {
-    let a = backend("echo", "127.0.0.1:0");
-    let b = backend("echo", "127.0.0.1:0");
+    for mode in ["threads", "reactor"] {
+        restart_behind_haproxy(mode);
+    }
+}
+
+fn restart_behind_haproxy(mode: &str) {
+    let a = backend("echo", mode, "127.0.0.1:0");
+    let b = backend("echo", mode, "127.0.0.1:0");
     let (a_addr, b_addr) = (a.addr("tcp"), b.addr("tcp"));
     let front = free_port();
     let _hap = haproxy(front, &[("a", &a_addr), ("b", &b_addr)]);
@@ -133,7 +141,7 @@ fn restarting_each_backend_behind_haproxy_loses_no_message() {
     let mut old = vec![(a, a_addr), (b, b_addr)];
     for round in 0..2 {
         let (served, addr) = old.remove(0);
-        let next = backend("echo", &addr);
+        let next = backend("echo", mode, &addr);
         stop(served);
         assert!(
             load.wait_more(100, STEP),
@@ -145,7 +153,7 @@ fn restarting_each_backend_behind_haproxy_loses_no_message() {
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
     assert!(report.sessions >= 200, "{report:?}");
     eprintln!(
-        "through haproxy: {} sessions, {} retried before their first echo",
+        "{mode}: through haproxy: {} sessions, {} retried before their first echo",
         report.sessions, report.retries
     );
     for (s, _) in old {
@@ -155,7 +163,14 @@ fn restarting_each_backend_behind_haproxy_loses_no_message() {
 
 #[test]
 fn logger_behind_haproxy_prints_the_clients_address_not_haproxys() {
-    let logger = backend("logger", "127.0.0.1:0");
+    let logger = backend("logger", "threads", "127.0.0.1:0");
+    let logger_reactor = backend("logger", "reactor", "127.0.0.1:0");
+    for logger in [logger, logger_reactor] {
+        logger_sees_the_client(logger);
+    }
+}
+
+fn logger_sees_the_client(logger: Served) {
     let front = free_port();
     let _hap = haproxy(front, &[("l", &logger.addr("tcp"))]);
     let script = "import socket, sys
