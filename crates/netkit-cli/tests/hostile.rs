@@ -160,6 +160,11 @@ fn slowloris_1000_connections_threads() {
     slowloris(MODES[0], 1000, &[]);
 }
 
+#[test]
+fn slowloris_1000_connections_reactor() {
+    slowloris(MODES[2], 1000, &[]);
+}
+
 /// Pool mode serves at most `--workers` connections at once, so slow
 /// connections delay a new one until the idle timeout frees workers: 300 slow
 /// connections over 64 workers.
@@ -305,11 +310,14 @@ fn out_of_descriptors_the_accept_loop_pauses_without_spinning_and_recovers() {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(
-                "ulimit -n 32 && exec \"$0\" serve echo --mode \"$1\" --workers 64 \
+                "ulimit -n 32 && exec \"$0\" serve echo --mode \"$1\" --workers \"$2\" \
                  --listen 127.0.0.1:0",
             )
             .arg(util::netkit())
-            .arg(mode);
+            .arg(mode)
+            // Pool: enough workers to run out of descriptors; the reactor: one
+            // loop (each loop has descriptors of its own).
+            .arg(if mode == "reactor" { "1" } else { "64" });
         let served = Served::spawn(cmd, 1);
         let addr = served.addr("tcp");
         let clients: Vec<TcpStream> = (0..40).map(|_| dial(&addr)).collect();
