@@ -24,7 +24,7 @@
 //! let bytes = b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 443\r\nGET /";
 //! assert_eq!(proxy::parse(&bytes[..20]).unwrap(), None); // need more
 //! let h = proxy::parse(bytes).unwrap().unwrap();
-//! assert_eq!(h.len, 40);
+//! assert_eq!(h.len, 41);
 //! assert_eq!(h.source().unwrap().to_string(), "192.0.2.7:56324");
 //! assert_eq!(&bytes[h.len..], b"GET /");
 //! ```
