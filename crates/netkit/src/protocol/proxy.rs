@@ -6,7 +6,7 @@
 //! it the bytes that followed the header as its first data.
 //!
 //! A connection whose header is missing, malformed or later than
-//! [`HEADER_TIMEOUT`](crate::frame::proxy::HEADER_TIMEOUT) is closed with a log
+//! [`HEADER_TIMEOUT`] is closed with a log
 //! line, and the wrapped factory never sees it. Out of scope: sockets; the
 //! blocking server reads the header itself before building the Protocol.
 //!
