@@ -4,6 +4,10 @@
 //! Arguments are parsed here, validated into a `netkit::server::Server`, and the
 //! server runs until SIGINT/SIGTERM. Each bound address is announced on stderr as
 //! `listening on ADDR` once it is ready.
+//!
+//! Socket activation: when systemd (or any supervisor following its
+//! `LISTEN_FDS`/`LISTEN_PID` convention) passes listening sockets, they replace
+//! the default address; an explicit `--listen` adds more.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use netkit::http::{HttpOptions, StaticFiles};
-use netkit::net::Address;
+use netkit::net::{Address, ListenOptions, Listener};
+use netkit::protocol::proxy::ProxyFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::server::{Mode, Server};
@@ -73,6 +78,15 @@ pub struct Args {
     /// Listen backlog (default 1024, capped by the system's maximum).
     #[arg(long, value_name = "N")]
     pub backlog: Option<i32>,
+    /// Set SO_REUSEPORT: several servers share the port, the kernel spreads
+    /// connections (and a new server can start before the old one stops).
+    #[arg(long)]
+    pub reuseport: bool,
+    /// Every stream connection starts with a PROXY protocol header (v1 or v2,
+    /// from HAProxy or another balancer): the client it names is the peer
+    /// services and logs see; a connection without one is closed.
+    #[arg(long)]
+    pub proxy_protocol: bool,
     /// The directory `http` serves and `receive` stores into.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub root: std::path::PathBuf,
@@ -105,7 +119,8 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     // TLS: a front on the public addresses, the server on a private socket.
     let mut front = match crate::pipe::tls::server_config(&args.tls)? {
         Some(config) => {
-            let front = crate::pipe::front::TlsFront::bind(&listen_addresses(&args), config)?;
+            let front =
+                crate::pipe::front::TlsFront::bind(&listen_addresses(&args, false), config)?;
             args.listen = vec![front.backend()];
             Some(front)
         }
@@ -148,10 +163,34 @@ fn run_reactor(
     .context("cannot start the reactor")?;
     let opts = service_options(args);
     let mut bound = Vec::new();
-    for a in listen_addresses(args) {
+    let inherited =
+        netkit::net::listen_fds(true).context("cannot use the sockets passed in LISTEN_FDS")?;
+    let addrs = listen_addresses(args, !inherited.is_empty());
+    for l in inherited {
+        let local = l.local_address();
+        let f = proxied(args, stream_factory(args, &opts)?);
+        bound.push(
+            reactor
+                .listen_dyn(l, f)
+                .with_context(|| format!("cannot serve the inherited socket {local}"))?,
+        );
+    }
+    for a in addrs {
         let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
         let local = if addr.is_stream() {
-            reactor.listen_dyn(&addr, stream_factory(args, &opts)?)
+            let f = proxied(args, stream_factory(args, &opts)?);
+            if args.reuseport {
+                // One listener with SO_REUSEPORT, shared by every loop.
+                let opts = ListenOptions {
+                    backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+                    reuse_port: true,
+                    nonblocking: true,
+                    ..ListenOptions::default()
+                };
+                Listener::bind(&addr, &opts).and_then(|l| reactor.listen_dyn(l, f))
+            } else {
+                reactor.listen_dyn(&addr, f)
+            }
         } else {
             reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
         };
@@ -191,12 +230,26 @@ fn announce(bound: Vec<Address>, front: Option<&mut crate::pipe::front::TlsFront
     }
 }
 
-/// The addresses to serve: `--listen`s, or the default.
-fn listen_addresses(args: &Args) -> Vec<String> {
-    if args.listen.is_empty() {
-        vec![DEFAULT_LISTEN.to_string()]
+/// With `--proxy-protocol` (reactor): each connection reads its PROXY header
+/// before the service's Protocol is built.
+fn proxied(args: &Args, f: DynFactory) -> DynFactory {
+    if args.proxy_protocol {
+        Arc::new(Boxed(ProxyFactory::new(f)))
     } else {
+        f
+    }
+}
+
+/// The addresses to serve: `--listen`s, or the default (none when sockets
+/// were inherited).
+fn listen_addresses(args: &Args, inherited: bool) -> Vec<String> {
+    if !args.listen.is_empty() {
         args.listen.clone()
+    } else if inherited {
+        // Sockets passed by the supervisor replace the default address.
+        Vec::new()
+    } else {
+        vec![DEFAULT_LISTEN.to_string()]
     }
 }
 
@@ -227,7 +280,9 @@ fn check(args: &Args) -> anyhow::Result<()> {
 /// Validates the arguments into a bound server.
 fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     check(args)?;
-    let addrs = listen_addresses(args);
+    let inherited =
+        netkit::net::listen_fds(false).context("cannot use the sockets passed in LISTEN_FDS")?;
+    let addrs = listen_addresses(args, !inherited.is_empty());
     let opts = service_options(args);
     let mut b = Server::builder()
         .mode(mode)
@@ -235,6 +290,8 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
         .max_conns(args.max_conns)
         .max_line(args.max_line)
         .grace(args.grace)
+        .reuse_port(args.reuseport)
+        .proxy_protocol(args.proxy_protocol)
         .handle_signals(true);
     if let Some(n) = args.workers {
         b = b.workers(n);
@@ -242,7 +299,10 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     if let Some(n) = args.backlog {
         b = b.backlog(n);
     }
-    let (mut streams, mut dgrams) = (false, false);
+    let (mut streams, mut dgrams) = (!inherited.is_empty(), false);
+    for l in inherited {
+        b = b.listener(l);
+    }
     for a in &addrs {
         let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
         if addr.is_stream() {

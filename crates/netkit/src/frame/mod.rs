@@ -14,9 +14,10 @@
 //! (maximum line or frame length) checked before the buffer grows past it.
 //! An [`Encoder`] writes frames the matching decoder reads back.
 //!
-//! In scope: the framing formats ([`line`](mod@line), [`length`], [`netstring`]). Out of scope:
-//! sockets and event loops (this module imports neither `std::net` nor `mio`; the
-//! blocking runner, the reactor and the Protocol helpers all call these decoders).
+//! In scope: the framing formats ([`line`](mod@line), [`length`], [`netstring`]) and the
+//! PROXY protocol header ([`proxy`]). Out of scope:
+//! sockets and event loops (this module uses no sockets and no `mio`, only
+//! `std::net`'s address types for the PROXY header; the blocking runner, the reactor and the Protocol helpers all call these decoders).
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -35,6 +36,7 @@
 pub mod length;
 pub mod line;
 pub mod netstring;
+pub mod proxy;
 
 pub use length::{LengthDecoder, LengthEncoder, Prefix};
 pub use line::{Delimiter, LineDecoder, LineEncoder, Overflow};

@@ -9,8 +9,9 @@
 //! one Protocol run unchanged under every concurrency mode.
 //!
 //! In scope: the traits, cross-connection [`Mailbox`]es, the LineReceiver-style
-//! ([`line`](mod@line)) and Int32StringReceiver-style ([`int32`]) helpers, and a socket-free
-//! test runner. Out of scope: sockets, threads, event loops.
+//! ([`line`](mod@line)) and Int32StringReceiver-style ([`int32`]) helpers, the PROXY
+//! protocol as a Protocol wrapper ([`proxy`]), and a socket-free test runner.
+//! Out of scope: sockets, threads, event loops.
 //!
 //! ```
 //! use netkit::protocol::{Protocol, Transport, testing::Script};
@@ -33,6 +34,7 @@ mod forward;
 pub mod int32;
 pub mod line;
 mod mailbox;
+pub mod proxy;
 pub mod testing;
 
 use std::fmt;

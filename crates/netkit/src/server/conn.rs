@@ -1,6 +1,7 @@
-//! Serving one stream connection, whatever the mode: build the Protocol and run
-//! it through the runner, or run the blocking handler's setup, handle and finish;
-//! contain a panic and log failures with the peer's address.
+//! Serving one stream connection, whatever the mode: read the PROXY header when
+//! the listener expects one, build the Protocol and run it through the runner, or
+//! run the blocking handler's setup, handle and finish; contain a panic and log
+//! failures with the peer's address.
 //!
 //! Out of scope: accepting and the modes (`modes.rs`).
 
@@ -8,9 +9,11 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::frame::proxy::ProxyAddrs;
 use crate::net::Stream;
 use crate::protocol::{CloseReason, ConnInfo, PeerAddr};
 
+use super::proxy::{read_header, PROXY_HEADER_TIMEOUT};
 use super::runner;
 use super::shutdown::{ActiveGuard, Lifecycle};
 use super::{Config, Conn, Handler, ShutdownHandle, StreamApp};
@@ -40,14 +43,39 @@ impl Ctx {
     /// Serves one connection to the end, logging failures and panics.
     pub(super) fn serve(&self, stream: Stream, peer: PeerAddr) {
         tracing::debug!(%peer, "connection");
-        let result = panic::catch_unwind(AssertUnwindSafe(|| self.serve_inner(stream, &peer)));
+        let socket_peer = peer.clone();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| self.serve_inner(stream, peer)));
         if let Err(p) = result {
-            tracing::error!(%peer, "handler panicked: {}", panic_message(&p));
+            tracing::error!(peer = %socket_peer, "handler panicked: {}", panic_message(&p));
         }
     }
 
-    fn serve_inner(&self, stream: Stream, peer: &PeerAddr) {
-        let local = stream.local_addr().unwrap_or(PeerAddr::Unix(None));
+    fn serve_inner(&self, stream: Stream, peer: PeerAddr) {
+        let mut local = stream.local_addr().unwrap_or(PeerAddr::Unix(None));
+        let mut peer = peer;
+        let mut first = Vec::new();
+        if self.config.proxy_protocol {
+            match read_header(&stream, PROXY_HEADER_TIMEOUT, &self.life) {
+                Ok((header, rest)) => {
+                    if let ProxyAddrs::Proxied {
+                        source,
+                        destination,
+                    } = header.addrs
+                    {
+                        tracing::debug!(%peer, client = %source, "PROXY header");
+                        peer = PeerAddr::Inet(source);
+                        local = PeerAddr::Inet(destination);
+                    }
+                    first = rest;
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "PROXY protocol: {e}; closing the connection");
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+        let peer = &peer;
         match &self.app {
             StreamApp::Protocol(f) => {
                 let info = ConnInfo {
@@ -60,6 +88,7 @@ impl Ctx {
                     &mut *proto,
                     peer.clone(),
                     local,
+                    &first,
                     self.config.idle,
                     &self.life,
                 );
@@ -80,6 +109,7 @@ impl Ctx {
                 };
                 let mut conn =
                     Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
+                conn.preload(&first);
                 run_handler(&**h, &mut conn);
             }
         }

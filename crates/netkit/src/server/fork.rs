@@ -42,6 +42,19 @@ pub(crate) fn fork() -> io::Result<Forked> {
     }
 }
 
+/// Closes descriptors the child inherited but must not keep (the listeners),
+/// without dropping the objects that own them in the parent's code.
+pub(crate) fn close_fds(fds: &[std::os::fd::RawFd]) {
+    for &fd in fds {
+        // SAFETY: called only in a forked child, on descriptors owned by
+        // listeners that the child never uses again and never drops (it leaves
+        // with `exit_child`), so no live owner reads or closes them afterwards.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}
+
 /// Ends the child process at once with `code`, after flushing stdout.
 pub(crate) fn exit_child(code: i32) -> ! {
     let _ = io::stdout().flush();

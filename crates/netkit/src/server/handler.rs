@@ -149,6 +149,20 @@ impl Conn {
     }
 
     /// Refills the empty buffer with one read; returns the bytes read.
+    /// Puts bytes already read from the peer (what followed a PROXY header) in
+    /// front of whatever the socket delivers next.
+    pub(crate) fn preload(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if self.buf.len() < data.len() {
+            self.buf.resize(data.len(), 0);
+        }
+        self.buf[..data.len()].copy_from_slice(data);
+        self.start = 0;
+        self.end = data.len();
+    }
+
     fn fill(&mut self) -> io::Result<usize> {
         self.start = 0;
         self.end = 0;

@@ -45,6 +45,7 @@ mod datagram;
 mod fork;
 mod handler;
 mod modes;
+mod proxy;
 mod runner;
 mod shutdown;
 mod sys;
@@ -59,6 +60,7 @@ use crate::net::{Address, Datagram, ListenOptions, Listener};
 use crate::protocol::{Boxed, DatagramService, DynFactory, Factory};
 
 pub use handler::{Conn, DatagramHandler, DatagramRequest, Handler, ServiceHandler};
+pub use proxy::PROXY_HEADER_TIMEOUT;
 pub use runner::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
 pub use shutdown::ShutdownHandle;
 
@@ -175,6 +177,7 @@ struct Config {
     idle: Option<Duration>,
     max_conns: Option<usize>,
     max_line: usize,
+    proxy_protocol: bool,
 }
 
 /// Builds a [`Server`]: addresses, what serves them, mode and limits.
@@ -212,6 +215,7 @@ impl Default for ServerBuilder {
                 idle: None,
                 max_conns: None,
                 max_line: DEFAULT_MAX_LINE,
+                proxy_protocol: false,
             },
             grace: DEFAULT_GRACE,
             listen: ListenOptions::default(),
@@ -287,6 +291,17 @@ impl ServerBuilder {
     /// Sets `SO_REUSEPORT` on stream listeners, so several servers share a port.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.listen.reuse_port = on;
+        self
+    }
+
+    /// Expects every stream connection to start with a PROXY protocol header
+    /// (version 1 or 2, as HAProxy's `send-proxy`/`send-proxy-v2` write it): the
+    /// client address it names is what Protocols (`ConnInfo::peer`,
+    /// `Transport::peer_addr`), handlers and logs see. A connection without a
+    /// valid header within [`PROXY_HEADER_TIMEOUT`] is closed with a log line;
+    /// bytes after the header are the connection's first data. Default: off.
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.config.proxy_protocol = on;
         self
     }
 
@@ -514,7 +529,7 @@ impl Server {
     }
 
     /// Runs the stream listeners in the configured mode.
-    fn serve_streams(&self) -> Result<(), ServerError> {
+    fn serve_streams(&mut self) -> Result<(), ServerError> {
         let Some(app) = self.stream_app.clone() else {
             // Datagram-only: wait for the shutdown.
             let mut fds = [sys::PollFd::new(self.life.stop_fd(), sys::READ)];
@@ -531,6 +546,7 @@ impl Server {
         for l in &self.listeners {
             l.set_nonblocking(true)?;
         }
+        let listeners = std::mem::take(&mut self.listeners);
         let ctx = Arc::new(Ctx {
             app,
             config: self.config.clone(),
@@ -540,13 +556,16 @@ impl Server {
             (StreamApp::Handler(_), m) if m != Mode::Fork => Some(Watchdog::spawn(&self.life)?),
             _ => None,
         };
-        let mut acceptor = Acceptor::new(&self.listeners, &self.life);
+        let mut acceptor = Acceptor::new(listeners, &self.life);
         let result = match self.config.mode {
             Mode::Sequential => serve_sequential(&ctx, &mut acceptor),
             Mode::Threads => serve_threads(&ctx, &mut acceptor),
             Mode::Pool => serve_pool(&ctx, &mut acceptor),
             Mode::Fork => serve_fork(&ctx, &mut acceptor),
         };
+        // Stop listening before the drain, so a server started on the same port
+        // (with reuse_port) takes the new connections while these finish.
+        acceptor.close();
         if self.config.mode != Mode::Fork {
             wait_for_connections(&self.life);
         }

@@ -20,27 +20,89 @@ use super::conn::Ctx;
 use super::shutdown::{ActiveGuard, Lifecycle};
 use super::{fork, sys, ServerError, ACCEPT_PAUSE, AFTER_GRACE};
 
+/// Connections accepted at most from the listen backlog once stopping.
+const DRAIN_MAX: usize = 4096;
+
 /// The accept side: polls every listener plus the stop and wake pipes.
+///
+/// Once the server stops, the connections the kernel already completed (waiting
+/// in the listen backlog) are still accepted and served, within the limits and
+/// at most [`DRAIN_MAX`], so a restart does not reset them; then the caller
+/// closes the listeners.
 pub(super) struct Acceptor<'a> {
-    listeners: &'a [Listener],
+    listeners: Vec<Listener>,
     life: &'a Lifecycle,
     next: usize,
     paused_until: Option<Instant>,
+    draining: bool,
+    drained: usize,
 }
 
 impl<'a> Acceptor<'a> {
-    pub(super) fn new(listeners: &'a [Listener], life: &'a Lifecycle) -> Self {
+    pub(super) fn new(listeners: Vec<Listener>, life: &'a Lifecycle) -> Self {
         Acceptor {
             listeners,
             life,
             next: 0,
             paused_until: None,
+            draining: false,
+            drained: 0,
         }
+    }
+
+    /// Stops listening: closes every listener (a Unix listener's socket file
+    /// goes with it).
+    pub(super) fn close(&mut self) {
+        self.listeners.clear();
+    }
+
+    /// The listeners' descriptors (a forked child closes its copies).
+    fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.listeners.iter().map(|l| l.as_raw_fd()).collect()
+    }
+
+    /// Once stopping: one connection left in a listen backlog. While the limits
+    /// allow no more connections, waits for a slot (until the grace deadline)
+    /// rather than leaving a queued client to be reset.
+    fn drain_one(&mut self, open: &mut dyn FnMut() -> bool) -> Option<(Stream, PeerAddr)> {
+        if self.drained >= DRAIN_MAX {
+            return None;
+        }
+        let deadline = self.life.begin();
+        loop {
+            let mut fds: Vec<_> = self
+                .listeners
+                .iter()
+                .map(|l| sys::PollFd::new(l.as_raw_fd(), sys::READ))
+                .collect();
+            if !matches!(sys::poll(&mut fds, Some(Instant::now())), Ok(n) if n > 0) {
+                return None;
+            }
+            if open() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut wake = [sys::PollFd::new(self.life.wake_fd(), sys::READ)];
+            let _ = sys::poll(&mut wake, Some(deadline));
+            self.life.drain_wake();
+        }
+        for l in &self.listeners {
+            if let Ok(conn) = l.accept() {
+                self.drained += 1;
+                return Some(conn);
+            }
+        }
+        None
     }
 
     /// Waits for the next connection while `open()` says there is room; `None`
     /// once the server is stopping.
     fn accept(&mut self, open: &mut dyn FnMut() -> bool) -> io::Result<Option<(Stream, PeerAddr)>> {
+        if self.draining {
+            return Ok(self.drain_one(open));
+        }
         loop {
             if self.paused_until.is_some_and(|t| Instant::now() >= t) {
                 self.paused_until = None;
@@ -60,7 +122,8 @@ impl<'a> Acceptor<'a> {
             sys::poll(&mut fds, self.paused_until)?;
             if fds[0].has(sys::READ) {
                 self.life.begin();
-                return Ok(None);
+                self.draining = true;
+                return Ok(self.drain_one(open));
             }
             if fds[1].has(sys::READ) {
                 self.life.drain_wake();
@@ -184,6 +247,7 @@ pub(super) fn serve_fork(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), Server
     )?;
     let mut children = fork::Children::default();
     let result = fork_loop(ctx, acc, &mut children);
+    acc.close();
     drain_children(ctx, &mut children);
     signal_hook::low_level::unregister(sigchld);
     result
@@ -204,6 +268,9 @@ fn fork_loop(
         };
         match fork::fork() {
             Ok(fork::Forked::Child) => {
+                // The child serves one connection: its copies of the listeners
+                // would keep them open (and queueing) after the parent closes them.
+                fork::close_fds(&acc.raw_fds());
                 ctx.serve(stream, peer);
                 fork::exit_child(0);
             }

@@ -57,12 +57,15 @@ const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1024 * 1024;
 
 /// Runs `proto` over `stream` until the connection ends; returns why it ended
-/// (after telling the Protocol with `connection_lost`).
+/// (after telling the Protocol with `connection_lost`). `first` is data already
+/// read from the peer (what followed a PROXY header), delivered right after
+/// `connection_made`.
 pub(crate) fn run(
     stream: &Stream,
     proto: &mut dyn Protocol,
     peer: PeerAddr,
     local: PeerAddr,
+    first: &[u8],
     idle: Option<Duration>,
     life: &Lifecycle,
 ) -> CloseReason {
@@ -86,7 +89,7 @@ pub(crate) fn run(
         proto.connection_lost(&reason);
         return reason;
     }
-    let reason = runner.run(proto);
+    let reason = runner.run(proto, first);
     let must_linger = reason == CloseReason::Done && !runner.eof;
     if let Some(mb) = runner.tx.mailbox.take() {
         mb.close();
@@ -296,8 +299,14 @@ struct Ready {
 }
 
 impl Runner<'_> {
-    fn run(&mut self, proto: &mut dyn Protocol) -> CloseReason {
+    fn run(&mut self, proto: &mut dyn Protocol, first: &[u8]) -> CloseReason {
         proto.connection_made(&mut self.tx);
+        if !first.is_empty() && !self.tx.done() {
+            proto.data_received(first, &mut self.tx);
+            if self.tx.buffered() >= HIGH_WATER {
+                self.backpressure = true;
+            }
+        }
         loop {
             if let Some(reason) = self.output(proto) {
                 return reason;
