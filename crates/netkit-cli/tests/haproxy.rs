@@ -43,7 +43,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The configuration the test runs (and docs/operating.md shows).
+/// The configuration the test runs (and the README's "Operating netkit" shows).
 fn config(front: u16, backends: &[(&str, &str)]) -> String {
     let mut servers = String::new();
     for (name, addr) in backends {
