@@ -93,20 +93,37 @@ fn an_explicit_listen_adds_to_the_inherited_sockets() {
 
 #[test]
 fn without_reuseport_a_second_server_cannot_bind_the_port() {
-    let first = Served::start(&["echo", "--mode", "threads", "--listen", "127.0.0.1:0"]);
-    let mut cmd = Command::new(util::netkit());
-    cmd.args([
-        "serve",
-        "echo",
-        "--mode",
-        "threads",
-        "--listen",
-        &first.addr("tcp"),
-    ]);
-    let out = util::run_bounded(cmd, b"", STEP);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
-    stop(first);
+    // The reactor with two loops included: its loops share one listener unless
+    // --reuseport is given, so the port is not silently shared.
+    for mode in ["threads", "reactor"] {
+        let first = Served::start(&[
+            "echo",
+            "--mode",
+            mode,
+            "--workers",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let mut cmd = Command::new(util::netkit());
+        cmd.args([
+            "serve",
+            "echo",
+            "--mode",
+            mode,
+            "--workers",
+            "2",
+            "--listen",
+            &first.addr("tcp"),
+        ]);
+        let out = util::run_bounded(cmd, b"", STEP);
+        assert_eq!(out.status.code(), Some(1), "{mode}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("cannot listen on"),
+            "{mode}"
+        );
+        stop(first);
+    }
 }
 
 /// Two `--reuseport` servers share a port; each is replaced in turn (the new

@@ -125,13 +125,19 @@ fn services_echo_upper_and_udp_from_net_addresses() {
 #[test]
 fn the_chat_service_across_two_loops() {
     let opts = ServiceOptions::default();
-    let srv = Running::start(config(2), |r| {
-        r.listen_dyn(
-            addr("127.0.0.1:0"),
-            services::stream_factory("chat", &opts).unwrap(),
-        )
-        .unwrap();
-    });
+    let srv = Running::start(
+        ReactorConfig {
+            reuse_port: true,
+            ..config(2)
+        },
+        |r| {
+            r.listen_dyn(
+                addr("127.0.0.1:0"),
+                services::stream_factory("chat", &opts).unwrap(),
+            )
+            .unwrap();
+        },
+    );
     // Connect until both loops hold a member (bounded).
     let mut clients: Vec<BufReader<TcpStream>> = Vec::new();
     for _ in 0..64 {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use netkit::http::{HttpOptions, StaticFiles};
-use netkit::net::{Address, ListenOptions, Listener};
+use netkit::net::Address;
 use netkit::protocol::proxy::ProxyFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
@@ -158,6 +158,7 @@ fn run_reactor(
         max_conns: args.max_conns,
         grace: args.grace,
         backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+        reuse_port: args.reuseport,
         ..ReactorConfig::default()
     })
     .context("cannot start the reactor")?;
@@ -179,18 +180,7 @@ fn run_reactor(
         let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
         let local = if addr.is_stream() {
             let f = proxied(args, stream_factory(args, &opts)?);
-            if args.reuseport {
-                // One listener with SO_REUSEPORT, shared by every loop.
-                let opts = ListenOptions {
-                    backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
-                    reuse_port: true,
-                    nonblocking: true,
-                    ..ListenOptions::default()
-                };
-                Listener::bind(&addr, &opts).and_then(|l| reactor.listen_dyn(l, f))
-            } else {
-                reactor.listen_dyn(&addr, f)
-            }
+            reactor.listen_dyn(&addr, f)
         } else {
             reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
         };

@@ -75,13 +75,15 @@
 //! # Design
 //!
 //! **Loops and acceptance.** [`ReactorConfig::workers`] loops (default: one per
-//! core), each a thread with its own `mio::Poll`. A TCP address given to
-//! [`Reactor::listen`] is bound once per loop with `SO_REUSEPORT`, so the kernel
-//! spreads new connections across the loops with no shared accept queue and no
-//! thundering herd. A Unix socket (which has no `SO_REUSEPORT` balancing) and a
-//! listener the caller bound already are shared instead: every loop registers a
-//! duplicate of the one descriptor and accepts from it when woken; the loser of a
-//! race sees `WouldBlock`. A connection lives on the loop that accepted it for its
+//! core), each a thread with its own `mio::Poll`. With
+//! [`ReactorConfig::reuse_port`], a TCP address given to [`Reactor::listen`] is
+//! bound once per loop with `SO_REUSEPORT`, so the kernel spreads new connections
+//! across the loops with no shared accept queue and no thundering herd (and other
+//! processes may join the port, for rolling restarts). Otherwise — and for Unix
+//! sockets, which have no `SO_REUSEPORT` balancing, and listeners the caller bound
+//! already — one listener is shared: every loop registers a duplicate of the one
+//! descriptor and accepts from it when woken; the loser of a race sees
+//! `WouldBlock`. A port another server holds is then an "address in use" error. A connection lives on the loop that accepted it for its
 //! whole life. Datagram sockets are served by the first loop.
 //!
 //! **Buffers.** Each loop owns ONE 64 KiB read buffer shared by all its
@@ -193,6 +195,11 @@ pub struct ReactorConfig {
     pub mailbox_limit: usize,
     /// Listen backlog for the sockets the reactor binds (1024).
     pub backlog: i32,
+    /// Bind TCP addresses with `SO_REUSEPORT`, one listener per loop, so the kernel
+    /// spreads connections across loops and other processes can share the port
+    /// (false: one listener shared by the loops, and a port already in use is an
+    /// error).
+    pub reuse_port: bool,
 }
 
 impl Default for ReactorConfig {
@@ -207,6 +214,7 @@ impl Default for ReactorConfig {
             read_budget: 1024 * 1024,
             mailbox_limit: 1024 * 1024,
             backlog: 1024,
+            reuse_port: false,
         }
     }
 }
@@ -461,10 +469,15 @@ impl Reactor {
         }
     }
 
-    /// TCP: one listener per loop on the same port, with `SO_REUSEPORT`.
+    /// TCP: one listener per loop on the same port with `SO_REUSEPORT` when the
+    /// configuration asks for it; otherwise one listener the loops share, so that a
+    /// port another server holds is refused rather than silently shared.
     fn bind_per_loop(&mut self, a: &Address) -> io::Result<(Address, Vec<event_loop::ListenSock>)> {
+        if !self.shared.config.reuse_port {
+            return self.bind_shared(a);
+        }
         let n = self.loops.len();
-        let first = Listener::bind(a, &self.listen_options(n > 1))?;
+        let first = Listener::bind(a, &self.listen_options(true))?;
         let real = first.local_address();
         let mut all = vec![first];
         for _ in 1..n {
@@ -484,8 +497,8 @@ impl Reactor {
         Ok((real, socks))
     }
 
-    /// Unix: one listener whose descriptor every loop shares; the reactor removes
-    /// its socket file when it stops.
+    /// One listener whose descriptor every loop shares (Unix sockets, and TCP
+    /// without `reuse_port`); the reactor removes a Unix socket file when it stops.
     fn bind_shared(&mut self, a: &Address) -> io::Result<(Address, Vec<event_loop::ListenSock>)> {
         let l = Listener::bind(a, &self.listen_options(false))?;
         let addr = l.local_address();
