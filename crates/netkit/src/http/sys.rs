@@ -57,3 +57,40 @@ pub(crate) fn open_beneath(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<File> 
 pub(crate) fn open_beneath(_dir: BorrowedFd<'_>, _rel: &Path) -> io::Result<File> {
     Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    #[test]
+    fn opens_beneath_and_refuses_to_leave() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/f.txt"), "x").unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink("../secret", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("sub/f.txt", root.join("in")).unwrap();
+        let fd: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&root)
+            .unwrap()
+            .into();
+        let code = |rel: &str| open_beneath(fd.as_fd(), Path::new(rel)).map(|_| ());
+        match code("sub/f.txt") {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return,
+            got => got.unwrap(),
+        }
+        code("in").unwrap();
+        code("").unwrap();
+        assert_eq!(code("up").unwrap_err().raw_os_error(), Some(libc::EXDEV));
+        assert_eq!(
+            code("../secret").unwrap_err().raw_os_error(),
+            Some(libc::EXDEV)
+        );
+        assert_eq!(code("nope").unwrap_err().raw_os_error(), Some(libc::ENOENT));
+    }
+}
