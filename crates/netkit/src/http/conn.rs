@@ -10,17 +10,18 @@
 //! keep-alive connection.
 
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::log::AccessRecord;
-use super::path::{resolve_target, Refusal};
+use super::path::{parse_target, resolve_parsed, Refusal};
 use super::range::{parse_range, RangeSpec};
 use super::request::{self, Head, Parsed};
 use super::response::{self, Persist};
-use super::{listing, mime, Shared};
+use super::{listing, mime, sys, Shared};
 use crate::protocol::{PeerAddr, Protocol, TimerId, Transport};
 
 /// The Protocol [`StaticFiles`](super::StaticFiles) builds for each connection.
@@ -187,18 +188,30 @@ impl HttpConn {
                 ctx.persist = Persist::Close;
             }
         }
-        let resolved = match resolve_target(&self.shared.root, &head.target) {
-            Ok(r) => r,
-            Err(Refusal::BadTarget) => return self.error(t, &ctx, 400, "Bad request target", &[]),
-            Err(Refusal::NotFound) => return self.error(t, &ctx, 404, "File not found", &[]),
-            Err(Refusal::Forbidden(why)) => {
-                tracing::warn!(
-                    "http: {}: refused {}: {why}",
-                    self.client,
-                    head.target.escape_default()
-                );
-                return self.error(t, &ctx, 403, "Forbidden", &[]);
+        let target = match parse_target(&head.target) {
+            Ok(target) => target,
+            Err(refusal) => return self.refuse(t, &ctx, &head, refusal),
+        };
+        // The common case, a regular file whose path stays beneath the root, costs
+        // one openat2 and one fstat; anything else takes the canonicalizing path.
+        if let Some(root_fd) = &self.shared.root_fd {
+            match sys::open_beneath(root_fd.as_fd(), &target.rel) {
+                Ok(file) => {
+                    if let Ok(meta) = file.metadata() {
+                        if meta.is_file() {
+                            return self.serve_file(t, &ctx, &head, &target.rel, file, &meta);
+                        }
+                    }
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    return self.error(t, &ctx, 404, "File not found", &[]);
+                }
+                Err(_) => {}
             }
+        }
+        let resolved = match resolve_parsed(&self.shared.root, target) {
+            Ok(r) => r,
+            Err(refusal) => return self.refuse(t, &ctx, &head, refusal),
         };
         let Some((file, meta)) = open(&resolved.fs_path) else {
             return self.error(t, &ctx, 404, "File not found", &[]);
@@ -231,6 +244,22 @@ impl HttpConn {
             return self.error(t, &ctx, 403, "Not a regular file", &[]);
         }
         self.serve_file(t, &ctx, &head, &resolved.fs_path, file, &meta)
+    }
+
+    /// Answers a refused target with 400, 403 (logged) or 404.
+    fn refuse(&mut self, t: &mut dyn Transport, ctx: &Ctx, head: &Head, refusal: Refusal) {
+        match refusal {
+            Refusal::BadTarget => self.error(t, ctx, 400, "Bad request target", &[]),
+            Refusal::NotFound => self.error(t, ctx, 404, "File not found", &[]),
+            Refusal::Forbidden(why) => {
+                tracing::warn!(
+                    "http: {}: refused {}: {why}",
+                    self.client,
+                    head.target.escape_default()
+                );
+                self.error(t, ctx, 403, "Forbidden", &[])
+            }
+        }
     }
 
     /// Answers with a file: 200, 206, 304 or 416.
@@ -332,18 +361,18 @@ impl HttpConn {
             }
             Body::File { file, start, len } => {
                 let small = len <= self.shared.opts.small_file;
-                let mut data = Vec::new();
-                if small && !ctx.head_only {
-                    data = vec![0; usize::try_from(len).unwrap_or(0)];
-                    if file.read_exact_at(&mut data, start).is_err() {
-                        return self.error(t, ctx, 500, "File changed while being read", &[]);
-                    }
-                }
                 let mut out = response::head(status, len, extra, persist);
                 if ctx.head_only {
                     t.write(&out);
                 } else if small {
-                    out.extend_from_slice(&data);
+                    let at = out.len();
+                    out.resize(at + usize::try_from(len).unwrap_or(0), 0);
+                    let read = out
+                        .get_mut(at..)
+                        .map(|tail| file.read_exact_at(tail, start));
+                    if !matches!(read, Some(Ok(()))) {
+                        return self.error(t, ctx, 500, "File changed while being read", &[]);
+                    }
                     t.write(&out);
                     sent = len;
                 } else {

@@ -29,8 +29,11 @@ mod path;
 mod range;
 mod request;
 mod response;
+mod sys;
 
 use std::fmt;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +125,9 @@ impl fmt::Debug for HttpOptions {
 pub(crate) struct Shared {
     /// The canonical root: every served path must lie under it.
     pub(crate) root: PathBuf,
+    /// The root opened as a directory (`O_PATH`), for opening files beneath it;
+    /// `None` when that failed and every open goes through `root`.
+    pub(crate) root_fd: Option<OwnedFd>,
     pub(crate) opts: HttpOptions,
 }
 
@@ -167,8 +173,18 @@ impl StaticFiles {
         if !root.is_dir() {
             return Err(HttpError::NotADirectory(given.to_path_buf()));
         }
+        let root_fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&root)
+            .ok()
+            .map(OwnedFd::from);
         Ok(StaticFiles {
-            shared: Arc::new(Shared { root, opts }),
+            shared: Arc::new(Shared {
+                root,
+                root_fd,
+                opts,
+            }),
         })
     }
 

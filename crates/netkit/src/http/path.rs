@@ -2,10 +2,14 @@
 //!
 //! The path is split on `/`, each segment percent-decoded exactly once, and then:
 //! a `..` segment (however it was encoded), a segment that decodes to contain `/`,
-//! `\` or NUL, or a raw `\` anywhere is refused. The joined path is canonicalized
-//! (symlinks resolved) and must still lie under the canonical root, so a symlink
-//! that leaves the root is refused too. Nothing outside the root is ever named.
+//! `\` or NUL, or a raw `\` anywhere is refused ([`parse_target`]). The joined path
+//! is then canonicalized (symlinks resolved) and must still lie under the canonical
+//! root, so a symlink that leaves the root is refused too ([`resolve_target`]).
+//! Nothing outside the root is ever named. The connection first tries the cheaper
+//! kernel check (`openat2` beneath the root, in `sys.rs`) and comes here when that
+//! cannot decide.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -36,6 +40,20 @@ pub struct Resolved {
     pub query: Option<String>,
 }
 
+/// A target that passed the lexical checks: a path relative to the root, not yet
+/// looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The decoded segments joined with `/`, relative (empty for the root).
+    pub(crate) rel: PathBuf,
+    /// The decoded URL path, for listings (`/a b/`).
+    pub(crate) url_path: String,
+    /// The path part of the target as received (still encoded), for redirects.
+    pub(crate) raw_path: String,
+    /// The query string, without `?`, if any.
+    pub(crate) query: Option<String>,
+}
+
 /// Resolves `target` (a request target as received) against the canonical `root`.
 ///
 /// ```
@@ -50,6 +68,12 @@ pub struct Resolved {
 /// # Errors
 /// A [`Refusal`] saying which status to answer.
 pub fn resolve_target(root: &Path, target: &str) -> Result<Resolved, Refusal> {
+    resolve_parsed(root, parse_target(target)?)
+}
+
+/// Splits and decodes `target`, refusing dot-dot segments, smuggled separators and
+/// NUL bytes; nothing is looked up.
+pub(crate) fn parse_target(target: &str) -> Result<Target, Refusal> {
     let path_and_query = origin_form(target).ok_or(Refusal::BadTarget)?;
     let without_fragment = path_and_query.split('#').next().unwrap_or("");
     let (raw_path, query) = match without_fragment.split_once('?') {
@@ -59,11 +83,11 @@ pub fn resolve_target(root: &Path, target: &str) -> Result<Resolved, Refusal> {
     if raw_path.contains('\\') {
         return Err(Refusal::Forbidden("backslash"));
     }
-    let mut fs_path = root.to_path_buf();
+    let mut rel = PathBuf::new();
     let mut url_path = String::from("/");
     for seg in raw_path.split('/') {
-        let decoded: Vec<u8> = percent_encoding::percent_decode_str(seg).collect();
-        match decoded.as_slice() {
+        let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(seg).into();
+        match &*decoded {
             b"" | b"." => continue,
             b".." => return Err(Refusal::Forbidden("dot-dot segment")),
             d if d.contains(&b'/') || d.contains(&b'\\') => {
@@ -71,7 +95,7 @@ pub fn resolve_target(root: &Path, target: &str) -> Result<Resolved, Refusal> {
             }
             d if d.contains(&0) => return Err(Refusal::Forbidden("NUL byte")),
             d => {
-                fs_path.push(OsStr::from_bytes(d));
+                rel.push(OsStr::from_bytes(d));
                 url_path.push_str(&String::from_utf8_lossy(d));
                 url_path.push('/');
             }
@@ -79,6 +103,20 @@ pub fn resolve_target(root: &Path, target: &str) -> Result<Resolved, Refusal> {
     }
     if !raw_path.ends_with('/') && url_path.len() > 1 {
         url_path.pop();
+    }
+    Ok(Target {
+        rel,
+        url_path,
+        raw_path: raw_path.to_string(),
+        query,
+    })
+}
+
+/// Resolves a parsed target against the canonical `root` by canonicalizing it.
+pub(crate) fn resolve_parsed(root: &Path, target: Target) -> Result<Resolved, Refusal> {
+    let mut fs_path = root.to_path_buf();
+    if !target.rel.as_os_str().is_empty() {
+        fs_path.push(&target.rel);
     }
     let canonical = std::fs::canonicalize(&fs_path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => Refusal::NotFound,
@@ -90,9 +128,9 @@ pub fn resolve_target(root: &Path, target: &str) -> Result<Resolved, Refusal> {
     }
     Ok(Resolved {
         fs_path: canonical,
-        url_path,
-        raw_path: raw_path.to_string(),
-        query,
+        url_path: target.url_path,
+        raw_path: target.raw_path,
+        query: target.query,
     })
 }
 

@@ -1,8 +1,9 @@
 //! Response heads and the small bodies the service writes itself (error pages,
 //! redirects). File bodies are queued by the connection.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::SERVER;
 
@@ -48,10 +49,11 @@ pub(crate) fn head(
     let mut s = String::with_capacity(256);
     let _ = write!(
         s,
-        "HTTP/1.1 {status} {}\r\nServer: {SERVER}\r\nDate: {}\r\n",
-        reason(status),
-        httpdate::fmt_http_date(SystemTime::now())
+        "HTTP/1.1 {status} {}\r\nServer: {SERVER}\r\nDate: ",
+        reason(status)
     );
+    push_date(&mut s);
+    s.push_str("\r\n");
     for (name, value) in extra {
         let _ = write!(s, "{name}: {value}\r\n");
     }
@@ -65,6 +67,23 @@ pub(crate) fn head(
     }
     s.push_str("\r\n");
     s.into_bytes()
+}
+
+/// Appends the current time as an HTTP date, formatted at most once a second per thread.
+fn push_date(s: &mut String) {
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            cache.1 = httpdate::fmt_http_date(now);
+            cache.0 = secs;
+        }
+        s.push_str(&cache.1);
+    });
 }
 
 /// The HTML body of an error response, in the shape of `http.server`'s.
