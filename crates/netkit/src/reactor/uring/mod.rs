@@ -23,6 +23,9 @@
 //!   flight); a short send resubmits the tail, and a completed send starts the next
 //!   chunk. File segments (`write_file`) are read with `pread` into the send buffer,
 //!   256 KiB at a time, and sent like memory (no `sendfile` on this path).
+//! - **Ring setup**: `COOP_TASKRUN`, `SINGLE_ISSUER` and `DEFER_TASKRUN`: each
+//!   ring is built and driven by its loop's thread alone, and completion work
+//!   runs only when the loop enters the kernel to wait (no interrupts).
 //! - **Batching**: every SQE of a turn goes to the kernel in ONE `io_uring_enter`,
 //!   which also waits for the next completion with the earliest timer as its
 //!   timeout (`IORING_ENTER_EXT_ARG`).
@@ -523,7 +526,11 @@ impl Loop {
         shared: Arc<Shared>,
         listeners: Vec<UringListener>,
     ) -> io::Result<Loop> {
-        let ring = IoUring::builder().build(RING_ENTRIES)?;
+        let ring = IoUring::builder()
+            .setup_coop_taskrun()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(RING_ENTRIES)?;
         let bufs = BufRing::new(&ring.submitter(), BUF_COUNT, BUF_SIZE, BGID)?;
         let mailbox_limit = shared.config.mailbox_limit;
         let listeners = listeners
