@@ -26,7 +26,8 @@ WARMUP=${WARMUP:-1s}
 IDLE=${IDLE:-10000}
 OUT=${OUT:-${CARGO_TARGET_DIR:-$root/target}/bench-echo}
 # tokio64k: the same tokio server with a 64 KiB buffer (netkit's read size).
-SERVERS=${SERVERS:-"netkit tokio tokio64k threading asyncio uvloop"}
+# netkit-uring: netkit serve echo with the io_uring backend (Linux).
+SERVERS=${SERVERS:-"netkit netkit-uring tokio tokio64k threading asyncio uvloop"}
 # name:connections:size:pipeline
 LOADS=${LOADS:-"pp64x1:1:64:1 pp64x50:50:64:1 pp64x1000:1000:64:1 st16kx1:1:16384:16 st16kx50:50:16384:16"}
 NETKIT_TARGET=${NETKIT_TARGET:-${CARGO_TARGET_DIR:-$root/target}}
@@ -46,6 +47,7 @@ fi
 server_cmd() {
     case $1 in
         netkit) echo "$NETKIT serve echo --workers 1 --listen 127.0.0.1:0" ;;
+        netkit-uring) echo "$NETKIT serve echo --workers 1 --backend uring --listen 127.0.0.1:0" ;;
         tokio) echo "$TOKIO_TARGET/release/tokio-echo 127.0.0.1:0" ;;
         tokio64k) echo "$TOKIO_TARGET/release/tokio-echo 127.0.0.1:0 65536" ;;
         threading | asyncio | uvloop) echo "python3 $here/echo_servers.py $1 127.0.0.1:0" ;;

@@ -96,6 +96,10 @@ pub struct Args {
     /// `receive`: replace files that already exist.
     #[arg(long)]
     pub overwrite: bool,
+    /// Reactor I/O backend: epoll (portable default) or uring (Linux io_uring;
+    /// stream addresses only).
+    #[arg(long, value_parser = ["epoll", "uring"], default_value = "epoll")]
+    pub backend: String,
     /// Instead of a service, run `sh -c CMD` per connection with the socket as
     /// its stdin and stdout (inetd style); stream addresses only.
     #[arg(long, short = 'e', value_name = "CMD")]
@@ -159,6 +163,10 @@ fn run_reactor(
         grace: args.grace,
         backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
         reuse_port: args.reuseport,
+        backend: match args.backend.as_str() {
+            "uring" => netkit::reactor::Backend::Uring,
+            _ => netkit::reactor::Backend::Epoll,
+        },
         ..ReactorConfig::default()
     })
     .context("cannot start the reactor")?;

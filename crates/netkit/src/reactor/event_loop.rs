@@ -47,15 +47,15 @@ pub(crate) enum Cmd {
 /// The part of a loop other threads reach: its waker and inboxes.
 pub(crate) struct LoopShared {
     waker: Waker,
-    woken: WokenList,
-    cmds: Mutex<Vec<Cmd>>,
+    pub(crate) woken: WokenList,
+    pub(crate) cmds: Mutex<Vec<Cmd>>,
     /// Accept again: a connection slot was freed after `max_conns` was reached.
     pub(crate) retry_accept: AtomicBool,
     /// Connections open on this loop.
     pub(crate) conns: AtomicUsize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -160,6 +160,12 @@ impl Loop {
             accept_pending: false,
             shutting_down: false,
         }
+    }
+
+    /// The poll (for its waker) and shared state, for a loop of another backend.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn into_poll(self) -> (Poll, Arc<LoopShared>) {
+        (self.poll, self.ctx.ls)
     }
 
     pub(crate) fn add_listener(

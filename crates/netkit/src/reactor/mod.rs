@@ -151,6 +151,8 @@ mod event_loop;
 mod slab;
 mod sockets;
 mod sys;
+#[cfg(target_os = "linux")]
+mod uring;
 
 use std::fmt;
 use std::io;
@@ -200,6 +202,22 @@ pub struct ReactorConfig {
     /// (false: one listener shared by the loops, and a port already in use is an
     /// error).
     pub reuse_port: bool,
+    /// How the loops learn about I/O: epoll (the portable default) or io_uring.
+    pub backend: Backend,
+}
+
+/// The I/O backend of a [`Reactor`]'s loops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Readiness from `epoll` (through mio): every feature, the default.
+    #[default]
+    Epoll,
+    /// Completions from io_uring (Linux only): multishot accept and receive with a
+    /// provided-buffer ring, sends batched into one `io_uring_enter` per loop turn.
+    /// Serves TCP and Unix stream listeners only: [`Reactor::listen_datagram`] and
+    /// [`Handle::connect`] report `Unsupported` with this backend.
+    Uring,
 }
 
 impl Default for ReactorConfig {
@@ -215,6 +233,7 @@ impl Default for ReactorConfig {
             mailbox_limit: 1024 * 1024,
             backlog: 1024,
             reuse_port: false,
+            backend: Backend::Epoll,
         }
     }
 }
@@ -339,6 +358,9 @@ pub struct Reactor {
     owned_paths: Vec<PathBuf>,
     keep: Vec<Listener>,
     keep_dgram: Vec<Datagram>,
+    /// Listeners for the io_uring loops, per loop (empty with epoll).
+    #[cfg(target_os = "linux")]
+    uring_listeners: Vec<Vec<uring::UringListener>>,
 }
 
 impl fmt::Debug for Reactor {
@@ -363,6 +385,18 @@ impl Reactor {
                 io::ErrorKind::InvalidInput,
                 "reactor: low_water must not exceed high_water, read_budget must be positive",
             ));
+        }
+        match config.backend {
+            Backend::Epoll => {}
+            #[cfg(target_os = "linux")]
+            Backend::Uring => uring::probe()?,
+            #[cfg(not(target_os = "linux"))]
+            Backend::Uring => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the io_uring backend needs Linux",
+                ))
+            }
         }
         let n = config.loops();
         let mut polls = Vec::with_capacity(n);
@@ -392,6 +426,8 @@ impl Reactor {
             owned_paths: Vec::new(),
             keep: Vec::new(),
             keep_dgram: Vec::new(),
+            #[cfg(target_os = "linux")]
+            uring_listeners: (0..n).map(|_| Vec::new()).collect(),
         })
     }
 
@@ -453,6 +489,18 @@ impl Reactor {
                 _ => crate::protocol::PeerAddr::Unix(None),
             },
         };
+        #[cfg(target_os = "linux")]
+        if self.shared.config.backend == Backend::Uring {
+            for (mine, sock) in self.uring_listeners.iter_mut().zip(listeners) {
+                mine.push(uring::UringListener {
+                    sock,
+                    factory: factory.clone(),
+                    local: local.clone(),
+                });
+            }
+            self.addrs.push(addr.clone());
+            return Ok(addr);
+        }
         for (lp, sock) in self.loops.iter_mut().zip(listeners) {
             lp.add_listener(sock, factory.clone(), local.clone())?;
         }
@@ -515,6 +563,12 @@ impl Reactor {
         on: impl Into<DatagramOn>,
         service: Arc<dyn DatagramService>,
     ) -> io::Result<Address> {
+        if self.shared.config.backend == Backend::Uring {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "datagram sockets are not supported by the io_uring backend",
+            ));
+        }
         let (addr, sock) = match on.into() {
             DatagramOn::Udp(sa) => self.bind_datagram(&Address::udp(sa))?,
             DatagramOn::Unix(p) => self.bind_datagram(&Address::UnixDgram(p))?,
@@ -598,6 +652,10 @@ impl Reactor {
     ///
     /// The first error a loop stopped on (an `epoll_wait` failure).
     pub fn run(mut self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.shared.config.backend == Backend::Uring {
+            return self.run_uring();
+        }
         let loops = std::mem::take(&mut self.loops);
         let mut iter = loops.into_iter();
         let first = iter.next();
@@ -609,6 +667,40 @@ impl Reactor {
             threads.push(t);
         }
         let mut result = first.map_or(Ok(()), Loop::run);
+        for t in threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("reactor loop panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        drop(self);
+        result
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Reactor {
+    /// [`run`](Reactor::run) with io_uring loops, each ring made on the thread
+    /// that runs it.
+    fn run_uring(mut self) -> io::Result<()> {
+        let loops = std::mem::take(&mut self.loops);
+        let listeners = std::mem::take(&mut self.uring_listeners);
+        let mut iter = loops.into_iter().zip(listeners).map(|(lp, ls)| {
+            let (poll, shared_loop) = lp.into_poll();
+            let shared = self.shared.clone();
+            move || uring::Loop::new(poll, shared_loop, shared, ls)?.run()
+        });
+        let first = iter.next();
+        let mut threads = Vec::new();
+        for (i, lp) in iter.enumerate() {
+            let t = std::thread::Builder::new()
+                .name(format!("netkit-uring-{}", i + 1))
+                .spawn(lp)?;
+            threads.push(t);
+        }
+        let mut result = first.map_or(Ok(()), |lp| lp());
         for t in threads {
             let r = t
                 .join()
