@@ -315,13 +315,19 @@ impl Protocol for Member {
 fn chat_across_two_loops() {
     let room = Arc::new(Room(Mutex::new(Vec::new())));
     let r2 = room.clone();
-    let srv = Running::start(config(2), move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Member {
-            room: r2.clone(),
-            me: None,
-        })
-        .unwrap();
-    });
+    let srv = Running::start(
+        ReactorConfig {
+            reuse_port: true,
+            ..config(2)
+        },
+        move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| Member {
+                room: r2.clone(),
+                me: None,
+            })
+            .unwrap();
+        },
+    );
     // Connect until both loops hold at least one member (bounded).
     let mut clients = Vec::new();
     for _ in 0..64 {
