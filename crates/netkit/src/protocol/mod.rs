@@ -10,7 +10,8 @@
 //!
 //! In scope: the traits, cross-connection [`Mailbox`]es, the LineReceiver-style
 //! ([`line`](mod@line)) and Int32StringReceiver-style ([`int32`]) helpers, the PROXY
-//! protocol as a Protocol wrapper ([`proxy`]), and a socket-free test runner.
+//! protocol, TLS and traffic taps as Protocol wrappers ([`proxy`], [`tls`], [`tap`]), and a
+//! socket-free test runner.
 //! Out of scope: sockets, threads, event loops.
 //!
 //! ```
@@ -35,7 +36,9 @@ pub mod int32;
 pub mod line;
 mod mailbox;
 pub mod proxy;
+pub mod tap;
 pub mod testing;
+pub mod tls;
 
 use std::fmt;
 use std::time::Duration;
