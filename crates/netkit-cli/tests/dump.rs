@@ -1,4 +1,4 @@
-//! `--dump hex|text [--dump-file F]` on `connect`, `listen` and `relay`: every
+//! `--dump hex|text [--dump-file F]` on `connect`, `listen`, `relay` and `serve`: every
 //! chunk with a timestamp, connection id and direction; hex in `hexdump -C`'s
 //! layout. The dumps are parsed back and must give exactly the bytes that flowed.
 
@@ -145,4 +145,65 @@ fn relay_dumps_each_connection_with_its_own_id() {
     assert_eq!(flows[&(1, "<".to_string())], b"FIRST\n");
     assert_eq!(flows[&(2, ">".to_string())], b"second\n");
     assert_eq!(flows[&(2, "<".to_string())], b"SECOND\n");
+}
+
+#[test]
+fn serve_dumps_each_connection_in_every_mode_and_plaintext_under_tls() {
+    let dir = TempDir::new("dump-serve");
+    for (i, mode) in util::MODES.iter().enumerate() {
+        let file = dir.path(&format!("serve-{mode}.dump"));
+        let mut args = vec![
+            "upper",
+            "--mode",
+            mode,
+            "--listen",
+            "127.0.0.1:0",
+            "--dump",
+            "hex",
+            "--dump-file",
+            file.to_str().unwrap(),
+        ];
+        if i == 0 || *mode == "reactor" {
+            args.push("--tls-self-signed");
+        }
+        let tls = args.contains(&"--tls-self-signed");
+        let mut served = Served::start(&args);
+        let port = served.host_port().1;
+        for n in 0..2 {
+            let line = format!("client {n} of {mode}\n");
+            let out = if tls {
+                let mut cmd = Command::new(util::netkit());
+                cmd.args(["connect", &format!("tls://localhost:{port}"), "--insecure"]);
+                run_bounded(cmd, line.as_bytes(), STEP).stdout
+            } else {
+                let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                c.set_read_timeout(Some(STEP)).unwrap();
+                c.write_all(line.as_bytes()).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                let mut got = Vec::new();
+                c.read_to_end(&mut got).unwrap();
+                got
+            };
+            assert_eq!(out, line.to_uppercase().as_bytes(), "{mode}");
+        }
+        served.signal(libc::SIGINT);
+        assert!(served.wait_exit(STEP).success(), "{}", served.log());
+        let dump = std::fs::read_to_string(&file).unwrap();
+        if *mode == "fork" {
+            // Each child numbers its own connections: both are connection 1.
+            let flows = parse_hex(&dump);
+            let got = String::from_utf8(flows[&(1, "<".to_string())].clone()).unwrap();
+            assert_eq!(got, format!("client 0 of {mode}\nclient 1 of {mode}\n"));
+            continue;
+        }
+        let flows = parse_hex(&dump);
+        for n in 0..2u64 {
+            let line = format!("client {n} of {mode}\n");
+            assert_eq!(flows[&(n + 1, "<".to_string())], line.as_bytes(), "{mode}");
+            let upper = line.to_uppercase();
+            assert_eq!(flows[&(n + 1, ">".to_string())], upper.as_bytes(), "{mode}");
+            assert!(dump.contains(&format!("conn {} accepted from 127.0.0.1:", n + 1)));
+            assert!(dump.contains(&format!("conn {} closed", n + 1)), "{dump}");
+        }
+    }
 }

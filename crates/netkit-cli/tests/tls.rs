@@ -260,23 +260,29 @@ fn relay_terminates_and_originates_tls() {
     assert_eq!(got, "PLAIN IN, PLAIN OUT\n");
 }
 
+/// A client written like the seeds', with Python's `ssl`: connects to
+/// localhost:PORT verifying against CA, prints its own port, sends LINE and
+/// closes (with close_notify).
+const PY_TLS_CLIENT: &str = r#"
+import socket, ssl, sys
+port, ca, line = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        print(s.getsockname()[1])
+        s.sendall(line.encode() + b"\n")
+        s.unwrap()
+"#;
+
 #[test]
-fn serve_runs_services_over_tls_in_every_blocking_mode() {
+fn serve_runs_services_over_tls_in_every_mode_and_they_see_the_client() {
     let dir = TempDir::new("tls-serve");
     let pki = make_pki(&dir, "s", &["localhost"]);
+    let tls = ["--tls-cert", path(&pki.cert), "--tls-key", path(&pki.key)];
     for mode in util::MODES {
-        let served = Served::start(&[
-            "upper",
-            "--mode",
-            mode,
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            path(&pki.cert),
-            "--tls-key",
-            path(&pki.key),
-        ]);
-        let mut served = served;
+        let mut args = vec!["upper", "--mode", mode, "--listen", "127.0.0.1:0"];
+        args.extend(tls);
+        let mut served = Served::start(&args);
         let addr = format!("tls://localhost:{}", port(&served));
         for i in 0..2 {
             let out = connect(
@@ -290,12 +296,38 @@ fn serve_runs_services_over_tls_in_every_blocking_mode() {
                 "{mode}"
             );
         }
-        // SIGINT stops the server and removes the private backend directory.
-        let backend = std::env::temp_dir().join(format!("netkit-tls-{}", served.pid()));
-        assert!(backend.exists());
         served.signal(libc::SIGINT);
         assert!(served.wait_exit(STEP).success(), "{}", served.log());
-        assert!(!backend.exists(), "{} left behind", backend.display());
+        if *mode == "fork" {
+            continue; // logger shares one log across connections: not in fork mode
+        }
+        // logger, over TLS, logs the Python client's own address.
+        let mut args = vec!["logger", "--mode", mode, "--listen", "127.0.0.1:0"];
+        args.extend(tls);
+        let mut served = Served::start(&args);
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", PY_TLS_CLIENT])
+            .arg(port(&served).to_string())
+            .arg(path(&pki.ca))
+            .arg("hello from python");
+        let out = run_bounded(cmd, b"", STEP);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let client_port = text.lines().next().unwrap().trim().to_string();
+        let needle = format!("Got connection from ('127.0.0.1', {client_port})");
+        let deadline = std::time::Instant::now() + STEP;
+        while !served.stdout.lock().unwrap().contains("hello from python") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode}: {}",
+                served.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let logged = served.stdout.lock().unwrap().clone();
+        assert!(logged.contains(&needle), "{mode}: {logged}");
+        served.signal(libc::SIGINT);
+        assert!(served.wait_exit(STEP).success(), "{}", served.log());
     }
     let mut served = Served::start(&["daytime", "--listen", "127.0.0.1:0", "--tls-self-signed"]);
     assert!(served.log().contains("tls certificate sha256 fingerprint"));
@@ -307,6 +339,28 @@ fn serve_runs_services_over_tls_in_every_blocking_mode() {
     assert!(!out.stdout.is_empty());
     served.signal(libc::SIGINT);
     assert!(served.wait_exit(STEP).success(), "{}", served.log());
+}
+
+#[test]
+fn serve_exec_speaks_tls_too() {
+    let dir = TempDir::new("tls-exec");
+    let pki = make_pki(&dir, "e", &["localhost"]);
+    let mut served = Served::start(&[
+        "--exec",
+        "tr a-z A-Z",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        path(&pki.cert),
+        "--tls-key",
+        path(&pki.key),
+    ]);
+    let addr = format!("tls://localhost:{}", port(&served));
+    let out = connect(&[&addr, "--cacert", path(&pki.ca)], b"exec over tls\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "EXEC OVER TLS\n");
+    served.signal(libc::SIGKILL);
+    served.wait_exit(STEP);
 }
 
 #[test]
@@ -355,7 +409,23 @@ mod peers {
     #[test]
     fn openssl_s_client_sees_the_printed_fingerprint() {
         let dir = TempDir::new("tls-sclient");
-        let mut l = listen_with(&["--tls-self-signed"], b"to openssl\n", &dir);
+        // listen's input ends only once s_client's line arrived: s_client stops
+        // reading its own input when the server closes.
+        let input = dir.path("listen-stdin");
+        std::fs::write(&input, b"to openssl\n").unwrap();
+        let seen = dir.path("listen-stdout");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(concat!(
+                "{ cat \"$NK_STDIN\"; i=0; while ! grep -q 'from openssl' \"$NK_OUT\" ",
+                "&& [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; } ",
+                "| \"$0\" listen 127.0.0.1:0 --tls-self-signed | tee \"$NK_OUT\""
+            ))
+            .arg(util::netkit())
+            .env("NK_STDIN", input)
+            .env("NK_OUT", &seen);
+        std::fs::write(&seen, b"").unwrap();
+        let mut l = Served::spawn(cmd, 1);
         let log = l.log();
         let fp = log
             .lines()
@@ -384,6 +454,82 @@ mod peers {
         let out = run_bounded(x509, &text.as_bytes()[pem_start..pem_end], STEP);
         let shown = String::from_utf8_lossy(&out.stdout);
         assert!(shown.trim().ends_with(&format!("={fp}")), "{shown} vs {fp}");
+    }
+
+    #[test]
+    fn curl_gets_files_over_https_from_serve_http_in_reactor_and_threads_modes() {
+        let dir = TempDir::new("tls-http");
+        let pki = make_pki(&dir, "w", &["localhost"]);
+        let root = dir.path("www");
+        std::fs::create_dir(&root).unwrap();
+        // Bigger than one TLS record and one producer call: sent in many chunks.
+        let body: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(root.join("big.bin"), &body).unwrap();
+        for mode in ["reactor", "threads"] {
+            let mut served = Served::start(&[
+                "http",
+                "--mode",
+                mode,
+                "--root",
+                path(&root),
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                path(&pki.cert),
+                "--tls-key",
+                path(&pki.key),
+            ]);
+            let url = format!("https://localhost:{}/big.bin", port(&served));
+            let mut cmd = tool("curl");
+            cmd.args(["-sS", "--cacert", path(&pki.ca), &url, &url]);
+            let out = run_bounded(cmd, b"", STEP);
+            assert!(out.status.success(), "{mode}: {}", stderr(&out));
+            assert_eq!(out.stdout.len(), 2 * body.len(), "{mode}");
+            assert!(out.stdout[..body.len()] == body[..], "{mode}: body differs");
+            assert!(out.stdout[body.len()..] == body[..], "{mode}: body differs");
+            let mut cmd = tool("curl");
+            cmd.args(["-sS", "-r", "10-19", "--cacert", path(&pki.ca), &url]);
+            let out = run_bounded(cmd, b"", STEP);
+            assert_eq!(out.stdout, &body[10..20], "{mode}");
+            served.signal(libc::SIGINT);
+            assert!(served.wait_exit(STEP).success(), "{}", served.log());
+        }
+    }
+
+    #[test]
+    fn openssl_s_client_talks_to_serve_in_reactor_mode() {
+        let dir = TempDir::new("tls-sclient-serve");
+        let pki = make_pki(&dir, "o", &["localhost"]);
+        // s_client keeps reading after its input ends (-quiet implies -ign_eof):
+        // the idle timeout ends the session.
+        let mut served = Served::start(&[
+            "upper",
+            "--idle-timeout",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            path(&pki.cert),
+            "--tls-key",
+            path(&pki.key),
+        ]);
+        let mut cmd = tool("openssl");
+        cmd.args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            &format!("127.0.0.1:{}", port(&served)),
+            "-servername",
+            "localhost",
+            "-CAfile",
+            path(&pki.ca),
+            "-verify_return_error",
+        ]);
+        let out = run_bounded(cmd, b"shout please\n", STEP);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("SHOUT PLEASE"), "{text} {}", stderr(&out));
+        served.signal(libc::SIGINT);
+        assert!(served.wait_exit(STEP).success(), "{}", served.log());
     }
 
     #[test]

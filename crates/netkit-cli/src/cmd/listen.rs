@@ -127,7 +127,11 @@ fn secure(
 
 /// `netkit serve --exec CMD`: binds every address, announces it, and runs `cmd`
 /// per connection on each, concurrently, until the process is stopped.
-pub fn serve_exec(addrs: &[String], cmd: &str) -> anyhow::Result<ExitCode> {
+pub fn serve_exec(
+    addrs: &[String],
+    cmd: &str,
+    tls: Option<&Arc<ServerConfig>>,
+) -> anyhow::Result<ExitCode> {
     let mut listeners = Vec::new();
     for a in addrs {
         let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
@@ -145,7 +149,8 @@ pub fn serve_exec(addrs: &[String], cmd: &str) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|l| {
             let cmd = cmd.to_string();
-            thread::spawn(move || exec_loop(&l, &cmd, true, None))
+            let tls = tls.cloned();
+            thread::spawn(move || exec_loop(&l, &cmd, true, tls.as_ref()))
         })
         .collect();
     for t in threads {

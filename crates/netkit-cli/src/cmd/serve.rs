@@ -18,14 +18,18 @@ use anyhow::{bail, Context};
 use netkit::http::{HttpOptions, StaticFiles};
 use netkit::net::Address;
 use netkit::protocol::proxy::ProxyFactory;
+use netkit::protocol::tap::TapFactory;
+use netkit::protocol::tls::TlsFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceOptions};
+use rustls::ServerConfig;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::duration::{parse_duration, parse_size};
+use crate::pipe::dump::{DumpArgs, ServiceTap};
 
 /// The address served when no `--listen` is given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -107,48 +111,39 @@ pub struct Args {
     /// TLS on every (stream) address.
     #[command(flatten)]
     pub tls: crate::pipe::tls::ServerArgs,
+    /// Traffic dumps of stream connections (plaintext under TLS).
+    #[command(flatten)]
+    pub dump: DumpArgs,
 }
 
 /// Runs `netkit serve`.
-pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
+    let tls = crate::pipe::tls::server_config(&args.tls)?;
     if let Some(cmd) = &args.exec {
         let listen = if args.listen.is_empty() {
             vec![DEFAULT_LISTEN.to_string()]
         } else {
             args.listen.clone()
         };
-        return crate::cmd::listen::serve_exec(&listen, cmd);
+        return crate::cmd::listen::serve_exec(&listen, cmd, tls.as_ref());
     }
-    // TLS: a front on the public addresses, the server on a private socket.
-    let mut front = match crate::pipe::tls::server_config(&args.tls)? {
-        Some(config) => {
-            let front =
-                crate::pipe::front::TlsFront::bind(&listen_addresses(&args, false), config)?;
-            args.listen = vec![front.backend()];
-            Some(front)
-        }
-        None => None,
-    };
     let mode = match args.mode {
-        ModeArg::Reactor => return run_reactor(&args, front.as_mut()),
+        ModeArg::Reactor => return run_reactor(&args, tls),
         ModeArg::Threads => Mode::Threads,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Fork => Mode::Fork,
         ModeArg::Sequential => Mode::Sequential,
     };
-    let server = build(&args, mode)?;
-    announce(server.local_addresses(), front.as_mut());
+    let server = build(&args, mode, tls)?;
+    announce(server.local_addresses());
     server.serve_forever().context("server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the service on the reactor: raises the open-file limit, binds every
 /// address, and serves until SIGINT/SIGTERM and the grace period end.
-fn run_reactor(
-    args: &Args,
-    front: Option<&mut crate::pipe::front::TlsFront>,
-) -> anyhow::Result<ExitCode> {
+fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<ExitCode> {
     check(args)?;
     // Handlers go in before the first `listening on` line, so a signal sent as
     // soon as a client sees it still stops the server gracefully.
@@ -175,9 +170,19 @@ fn run_reactor(
     let inherited =
         netkit::net::listen_fds(true).context("cannot use the sockets passed in LISTEN_FDS")?;
     let addrs = listen_addresses(args, !inherited.is_empty());
+    // One factory for every stream listener: one chat room, one dump numbering.
+    let mut shared: Option<DynFactory> = None;
+    let mut factory = || -> anyhow::Result<DynFactory> {
+        if let Some(f) = &shared {
+            return Ok(f.clone());
+        }
+        let f = proxied(args, secured(&tls, stream_factory(args, &opts)?));
+        shared = Some(f.clone());
+        Ok(f)
+    };
     for l in inherited {
         let local = l.local_address();
-        let f = proxied(args, stream_factory(args, &opts)?);
+        let f = factory()?;
         bound.push(
             reactor
                 .listen_dyn(l, f)
@@ -187,14 +192,13 @@ fn run_reactor(
     for a in addrs {
         let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
         let local = if addr.is_stream() {
-            let f = proxied(args, stream_factory(args, &opts)?);
-            reactor.listen_dyn(&addr, f)
+            reactor.listen_dyn(&addr, factory()?)
         } else {
             reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
         };
         bound.push(local.with_context(|| format!("cannot listen on {addr}"))?);
     }
-    announce(bound, front);
+    announce(bound);
     let handle = reactor.shutdown_handle();
     let signals_handle = signals.handle();
     let watcher = std::thread::Builder::new()
@@ -213,23 +217,24 @@ fn run_reactor(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints `listening on ADDR` for each bound address, or for the TLS front's
-/// public addresses (then starting it) when there is one.
-fn announce(bound: Vec<Address>, front: Option<&mut crate::pipe::front::TlsFront>) {
-    let shown = match &front {
-        Some(f) => f.local_addresses(),
-        None => bound,
-    };
-    for addr in shown {
+/// Prints `listening on ADDR` for each bound address.
+fn announce(bound: Vec<Address>) {
+    for addr in bound {
         eprintln!("listening on {addr}");
     }
-    if let Some(f) = front {
-        f.start();
+}
+
+/// With TLS options: each connection is a TLS session around the service, in
+/// every mode (the service sees the client's address and plaintext).
+fn secured(tls: &Option<Arc<ServerConfig>>, f: DynFactory) -> DynFactory {
+    match tls {
+        Some(config) => Arc::new(Boxed(TlsFactory::new(config.clone(), f))),
+        None => f,
     }
 }
 
 /// With `--proxy-protocol` (reactor): each connection reads its PROXY header
-/// before the service's Protocol is built.
+/// (which comes before any TLS) before the service's Protocol is built.
 fn proxied(args: &Args, f: DynFactory) -> DynFactory {
     if args.proxy_protocol {
         Arc::new(Boxed(ProxyFactory::new(f)))
@@ -276,7 +281,7 @@ fn check(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Validates the arguments into a bound server.
-fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
+fn build(args: &Args, mode: Mode, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Server> {
     check(args)?;
     let inherited =
         netkit::net::listen_fds(false).context("cannot use the sockets passed in LISTEN_FDS")?;
@@ -311,7 +316,7 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
         b = b.listen(addr);
     }
     if streams {
-        b = b.protocol_dyn(stream_factory(args, &opts)?);
+        b = b.protocol_dyn(secured(&tls, stream_factory(args, &opts)?));
     }
     if dgrams {
         b = b.datagram_service(services::datagram_service(&args.service, &opts)?);
@@ -319,8 +324,18 @@ fn build(args: &Args, mode: Mode) -> anyhow::Result<Server> {
     Ok(b.build()?)
 }
 
-/// The Protocol factory for a stream service: `http` or one of `netkit::services`.
+/// The Protocol factory for a stream service, `http` or one of
+/// `netkit::services`, tapped when `--dump` asks.
 fn stream_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFactory> {
+    let f = service_factory(args, opts)?;
+    Ok(match args.dump.dumper()? {
+        Some(d) => Arc::new(Boxed(TapFactory::new(Arc::new(ServiceTap(d)), f))),
+        None => f,
+    })
+}
+
+/// The service's own Protocol factory.
+fn service_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFactory> {
     if args.service == "http" {
         let http = HttpOptions {
             header_timeout: args.header_timeout,

@@ -3,14 +3,75 @@
 //! `hexdump -C`-style offset/hex/ASCII listing or as escaped text.
 //!
 //! Only formatting and writing live here; the copy loops in `pipe` call
-//! [`Dumper::chunk`].
+//! [`Dumper::chunk`], and `serve` taps its services' connections through
+//! [`ServiceTap`] (a `netkit::protocol::tap::Tap`).
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use netkit::protocol::tap::Tap;
+use netkit::protocol::{CloseReason, ConnInfo};
+
+/// The `--dump` options, shared by `connect`, `listen`, `relay` and `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DumpArgs {
+    /// Show every chunk on stderr (or --dump-file): hex or text.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub dump: Option<DumpFormat>,
+    /// Write the --dump output to this file instead of stderr.
+    #[arg(long, value_name = "FILE", requires = "dump")]
+    pub dump_file: Option<PathBuf>,
+}
+
+impl DumpArgs {
+    /// The dumper, if `--dump` was given.
+    pub fn dumper(&self) -> anyhow::Result<Option<Arc<Dumper>>> {
+        use anyhow::Context;
+        match self.dump {
+            None => Ok(None),
+            Some(f) => {
+                let d = Dumper::open(f, self.dump_file.as_deref()).with_context(|| {
+                    format!(
+                        "cannot open dump file {}",
+                        self.dump_file.as_deref().unwrap_or("-".as_ref()).display()
+                    )
+                })?;
+                Ok(Some(Arc::new(d)))
+            }
+        }
+    }
+}
+
+/// Dumps a server's connections: `<` from the client, `>` to it, and notes
+/// for accepted, end-of-file, file bodies and closed.
+#[derive(Debug)]
+pub struct ServiceTap(pub Arc<Dumper>);
+
+impl Tap for ServiceTap {
+    fn opened(&self, conn: u64, info: &ConnInfo) {
+        self.0.note(conn, &format!("accepted from {}", info.peer));
+    }
+    fn received(&self, conn: u64, data: &[u8]) {
+        self.0.chunk(conn, "<", data);
+    }
+    fn sent(&self, conn: u64, data: &[u8]) {
+        self.0.chunk(conn, ">", data);
+    }
+    fn sent_file(&self, conn: u64, offset: u64, len: u64) {
+        self.0
+            .note(conn, &format!("> file, {len} bytes from offset {offset}"));
+    }
+    fn peer_eof(&self, conn: u64) {
+        self.0.note(conn, "< end of file");
+    }
+    fn closed(&self, conn: u64, reason: &CloseReason) {
+        self.0.note(conn, &format!("closed ({reason})"));
+    }
+}
 
 /// How chunks are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,12 +11,10 @@ pub mod dgram;
 pub mod dump;
 pub mod eof;
 pub mod exec;
-pub mod front;
 pub mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use netkit::net::{Datagram, Stream, UDP_MAX};
 
-use self::dump::{DumpFormat, Dumper};
+use self::dump::{DumpArgs, Dumper};
 use self::eof::{Action, EofPolicy, Pipe, Side};
 use self::tls::Bridge;
 
@@ -49,12 +47,9 @@ pub struct PipeArgs {
     /// Only receive: never read input; end when the peer closes.
     #[arg(long)]
     pub recv_only: bool,
-    /// Show every chunk on stderr (or --dump-file): hex or text.
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub dump: Option<DumpFormat>,
-    /// Write the --dump output to this file instead of stderr.
-    #[arg(long, value_name = "FILE", requires = "dump")]
-    pub dump_file: Option<PathBuf>,
+    /// Traffic dumps.
+    #[command(flatten)]
+    pub dump: DumpArgs,
 }
 
 impl PipeArgs {
@@ -72,19 +67,7 @@ impl PipeArgs {
 
     /// The dumper, if `--dump` was given.
     pub fn dumper(&self) -> anyhow::Result<Option<Arc<Dumper>>> {
-        use anyhow::Context;
-        match self.dump {
-            None => Ok(None),
-            Some(f) => {
-                let d = Dumper::open(f, self.dump_file.as_deref()).with_context(|| {
-                    format!(
-                        "cannot open dump file {}",
-                        self.dump_file.as_deref().unwrap_or("-".as_ref()).display()
-                    )
-                })?;
-                Ok(Some(Arc::new(d)))
-            }
-        }
+        self.dump.dumper()
     }
 }
 
