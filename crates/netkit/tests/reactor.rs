@@ -1,6 +1,9 @@
 //! The reactor on real loopback and Unix sockets: echo over every socket kind, many
 //! clients, half-close, timers, idle timeout, max_conns, mailboxes across loops,
-//! client connections, graceful shutdown, descriptor hygiene and fairness.
+//! client connections, graceful shutdown, descriptor hygiene and fairness. Tests of
+//! stream behaviour run on both backends (`NAME::epoll`, `NAME::uring`); datagram
+//! and client-connection tests are epoll's alone (`reactor_uring.rs` checks that
+//! io_uring refuses them clearly).
 
 mod reactor_util;
 
@@ -16,48 +19,81 @@ use bytes::Bytes;
 use netkit::protocol::{
     CloseReason, ConnInfo, DatagramService, Mailbox, PeerAddr, Protocol, TimerId, Transport,
 };
-use netkit::reactor::{Reactor, ReactorConfig};
+use netkit::reactor::{Backend, Reactor, ReactorConfig};
 use reactor_util::*;
 
-#[test]
-fn echo_tcp() {
-    let srv = Running::start(config(1), |r| {
-        r.listen(any_port(), echo).unwrap();
-    });
-    let mut s = srv.connect();
-    for i in 0..10 {
-        let msg = format!("hello {i}");
-        s.write_all(msg.as_bytes()).unwrap();
-        let mut buf = vec![0; msg.len()];
-        s.read_exact(&mut buf).unwrap();
-        assert_eq!(buf, msg.as_bytes());
-    }
-    drop(s);
-    srv.stop();
+/// Defines `mod NAME` with the test body run once per backend: `NAME::epoll`
+/// and `NAME::uring`.
+macro_rules! on_both_backends {
+    (fn $name:ident($b:ident: Backend) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($b: Backend) $body
+
+            #[test]
+            fn epoll() {
+                run(Backend::Epoll)
+            }
+
+            #[test]
+            fn uring() {
+                run(Backend::Uring)
+            }
+        }
+    };
 }
 
-#[test]
-fn echo_unix_stream_and_socket_file_removed() {
-    let path = temp_path("echo.sock");
-    let p = path.clone();
-    let srv = Running::start(config(2), move |r| {
-        let a = r.listen(p.clone(), echo).unwrap();
-        assert_eq!(a.to_string(), format!("unix://{}", p.display()));
-    });
-    for _ in 0..4 {
-        let mut s = UnixStream::connect(&path).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"over unix").unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        assert_eq!(got, b"over unix");
+/// `workers` loops on `backend`.
+fn config_on(backend: Backend, workers: usize) -> ReactorConfig {
+    ReactorConfig {
+        backend,
+        ..config(workers)
     }
-    srv.stop();
-    assert!(
-        !path.exists(),
-        "the reactor removes the socket file it bound"
-    );
+}
+
+on_both_backends! {
+    fn echo_tcp(backend: Backend) {
+        let srv = Running::start(config_on(backend, 1), |r| {
+            r.listen(any_port(), echo).unwrap();
+        });
+        let mut s = srv.connect();
+        for i in 0..10 {
+            let msg = format!("hello {i}");
+            s.write_all(msg.as_bytes()).unwrap();
+            let mut buf = vec![0; msg.len()];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(buf, msg.as_bytes());
+        }
+        drop(s);
+        srv.stop();
+    }
+}
+
+on_both_backends! {
+    fn echo_unix_stream_and_socket_file_removed(backend: Backend) {
+        let path = temp_path("echo.sock");
+        let p = path.clone();
+        let srv = Running::start(config_on(backend, 2), move |r| {
+            let a = r.listen(p.clone(), echo).unwrap();
+            assert_eq!(a.to_string(), format!("unix://{}", p.display()));
+        });
+        for _ in 0..4 {
+            let mut s = UnixStream::connect(&path).unwrap();
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            s.write_all(b"over unix").unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"over unix");
+        }
+        srv.stop();
+        assert!(
+            !path.exists(),
+            "the reactor removes the socket file it bound"
+        );
+    }
 }
 
 struct DgramEcho;
@@ -112,43 +148,45 @@ fn echo_unix_datagram() {
     assert!(!path.exists());
 }
 
-#[test]
-fn two_hundred_clients_echo_one_mebibyte_each() {
-    let srv = Running::start(config(2), |r| {
-        r.listen(any_port(), echo).unwrap();
-    });
-    let port = srv.port();
-    let clients: Vec<_> = (0..200)
-        .map(|i| {
-            thread::spawn(move || {
-                let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                s.set_read_timeout(Some(WAIT)).unwrap();
-                let data = pattern(1 << 20, i);
-                let got = echo_round_trip(s, data.clone());
-                assert!(
-                    got == data,
-                    "client {i}: echo differs ({} bytes)",
-                    got.len()
-                );
+on_both_backends! {
+    fn two_hundred_clients_echo_one_mebibyte_each(backend: Backend) {
+        let srv = Running::start(config_on(backend, 2), |r| {
+            r.listen(any_port(), echo).unwrap();
+        });
+        let port = srv.port();
+        let clients: Vec<_> = (0..200)
+            .map(|i| {
+                thread::spawn(move || {
+                    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    s.set_read_timeout(Some(WAIT)).unwrap();
+                    let data = pattern(1 << 20, i);
+                    let got = echo_round_trip(s, data.clone());
+                    assert!(
+                        got == data,
+                        "client {i}: echo differs ({} bytes)",
+                        got.len()
+                    );
+                })
             })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        srv.stop();
     }
-    srv.stop();
 }
 
-#[test]
-fn half_close_delivers_everything_before_eof() {
-    let srv = Running::start(config(1), |r| {
-        r.listen(any_port(), echo).unwrap();
-    });
-    let data = pattern(3 << 20, 1);
-    let got = echo_round_trip(srv.connect(), data.clone());
-    assert_eq!(got.len(), data.len());
-    assert!(got == data);
-    srv.stop();
+on_both_backends! {
+    fn half_close_delivers_everything_before_eof(backend: Backend) {
+        let srv = Running::start(config_on(backend, 1), |r| {
+            r.listen(any_port(), echo).unwrap();
+        });
+        let data = pattern(3 << 20, 1);
+        let got = echo_round_trip(srv.connect(), data.clone());
+        assert_eq!(got.len(), data.len());
+        assert!(got == data);
+        srv.stop();
+    }
 }
 
 /// A half-close-aware Protocol: on EOF it answers with the byte count, then FIN.
@@ -163,104 +201,109 @@ impl Protocol for CountThenFin {
     }
 }
 
-#[test]
-fn shutdown_write_sends_fin_after_the_queue_and_ends_the_connection() {
-    let lost = Arc::new(Mutex::new(Vec::new()));
-    let l2 = lost.clone();
-    struct Watch(CountThenFin, Arc<Mutex<Vec<CloseReason>>>);
-    impl Protocol for Watch {
-        fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
-            self.0.data_received(d, t)
+on_both_backends! {
+    fn shutdown_write_sends_fin_after_the_queue_and_ends_the_connection(backend: Backend) {
+        let lost = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lost.clone();
+        struct Watch(CountThenFin, Arc<Mutex<Vec<CloseReason>>>);
+        impl Protocol for Watch {
+            fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
+                self.0.data_received(d, t)
+            }
+            fn eof_received(&mut self, t: &mut dyn Transport) {
+                self.0.eof_received(t)
+            }
+            fn connection_lost(&mut self, r: &CloseReason) {
+                self.1.lock().unwrap().push(r.clone());
+            }
         }
-        fn eof_received(&mut self, t: &mut dyn Transport) {
-            self.0.eof_received(t)
-        }
-        fn connection_lost(&mut self, r: &CloseReason) {
-            self.1.lock().unwrap().push(r.clone());
-        }
-    }
-    let srv = Running::start(config(1), move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| {
-            Watch(CountThenFin(0), l2.clone())
-        })
-        .unwrap();
-    });
-    let got = echo_round_trip(srv.connect(), vec![7; 100_000]);
-    assert_eq!(got, b"100000");
-    eventually("connection_lost", || !lost.lock().unwrap().is_empty());
-    assert_eq!(lost.lock().unwrap()[0], CloseReason::Done);
-    srv.stop();
-}
-
-#[test]
-fn idle_timeout_closes_a_silent_client() {
-    let lost = Arc::new(Mutex::new(None));
-    let l2 = lost.clone();
-    struct Watch(Arc<Mutex<Option<CloseReason>>>);
-    impl Protocol for Watch {
-        fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
-            t.write(d);
-        }
-        fn connection_lost(&mut self, r: &CloseReason) {
-            *self.0.lock().unwrap() = Some(r.clone());
-        }
-    }
-    let cfg = ReactorConfig {
-        workers: 1,
-        idle_timeout: Some(Duration::from_millis(300)),
-        ..Default::default()
-    };
-    let srv = Running::start(cfg, move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Watch(l2.clone()))
+        let srv = Running::start(config_on(backend, 1), move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| {
+                Watch(CountThenFin(0), l2.clone())
+            })
             .unwrap();
-    });
-    let mut s = srv.connect();
-    s.write_all(b"x").unwrap();
-    let mut buf = [0u8; 16];
-    assert_eq!(s.read(&mut buf).unwrap(), 1);
-    // Now silent: the server closes (read returns EOF, bounded by WAIT).
-    assert_eq!(s.read(&mut buf).unwrap(), 0);
-    eventually("connection_lost", || lost.lock().unwrap().is_some());
-    assert_eq!(*lost.lock().unwrap(), Some(CloseReason::IdleTimeout));
-    srv.stop();
+        });
+        let got = echo_round_trip(srv.connect(), vec![7; 100_000]);
+        assert_eq!(got, b"100000");
+        eventually("connection_lost", || !lost.lock().unwrap().is_empty());
+        assert_eq!(lost.lock().unwrap()[0], CloseReason::Done);
+        srv.stop();
+    }
 }
 
-#[test]
-fn max_conns_makes_the_extra_client_wait_for_a_free_slot() {
-    let cfg = ReactorConfig {
-        workers: 2,
-        max_conns: Some(2),
-        ..Default::default()
-    };
-    let srv = Running::start(cfg, |r| {
-        r.listen(any_port(), echo).unwrap();
-    });
-    let ping = |s: &mut TcpStream| {
-        s.write_all(b"ping").unwrap();
-        let mut b = [0u8; 4];
-        s.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"ping");
-    };
-    let mut a = srv.connect();
-    let mut b = srv.connect();
-    ping(&mut a);
-    ping(&mut b);
-    assert_eq!(srv.handle.connections(), 2);
-    // The third connects (kernel backlog) but is not served yet.
-    let mut c = srv.connect();
-    c.write_all(b"wait").unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut buf = [0u8; 4];
-    assert!(c.read(&mut buf).is_err(), "served beyond max_conns");
-    assert_eq!(srv.handle.connections(), 2);
-    drop(a);
-    c.set_read_timeout(Some(WAIT)).unwrap();
-    c.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"wait");
-    ping(&mut b);
-    drop((b, c));
-    srv.stop();
+on_both_backends! {
+    fn idle_timeout_closes_a_silent_client(backend: Backend) {
+        let lost = Arc::new(Mutex::new(None));
+        let l2 = lost.clone();
+        struct Watch(Arc<Mutex<Option<CloseReason>>>);
+        impl Protocol for Watch {
+            fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
+                t.write(d);
+            }
+            fn connection_lost(&mut self, r: &CloseReason) {
+                *self.0.lock().unwrap() = Some(r.clone());
+            }
+        }
+        let cfg = ReactorConfig {
+            backend,
+            workers: 1,
+            idle_timeout: Some(Duration::from_millis(300)),
+            ..Default::default()
+        };
+        let srv = Running::start(cfg, move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| Watch(l2.clone()))
+                .unwrap();
+        });
+        let mut s = srv.connect();
+        s.write_all(b"x").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(s.read(&mut buf).unwrap(), 1);
+        // Now silent: the server closes (read returns EOF, bounded by WAIT).
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+        eventually("connection_lost", || lost.lock().unwrap().is_some());
+        assert_eq!(*lost.lock().unwrap(), Some(CloseReason::IdleTimeout));
+        srv.stop();
+    }
+}
+
+on_both_backends! {
+    fn max_conns_makes_the_extra_client_wait_for_a_free_slot(backend: Backend) {
+        let cfg = ReactorConfig {
+            backend,
+            workers: 2,
+            max_conns: Some(2),
+            ..Default::default()
+        };
+        let srv = Running::start(cfg, |r| {
+            r.listen(any_port(), echo).unwrap();
+        });
+        let ping = |s: &mut TcpStream| {
+            s.write_all(b"ping").unwrap();
+            let mut b = [0u8; 4];
+            s.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"ping");
+        };
+        let mut a = srv.connect();
+        let mut b = srv.connect();
+        ping(&mut a);
+        ping(&mut b);
+        assert_eq!(srv.handle.connections(), 2);
+        // The third connects (kernel backlog) but is not served yet.
+        let mut c = srv.connect();
+        c.write_all(b"wait").unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 4];
+        assert!(c.read(&mut buf).is_err(), "served beyond max_conns");
+        assert_eq!(srv.handle.connections(), 2);
+        drop(a);
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"wait");
+        ping(&mut b);
+        drop((b, c));
+        srv.stop();
+    }
 }
 
 /// Records timer events; cancels the second timer and closes after the third.
@@ -293,27 +336,28 @@ impl Protocol for Timers {
     }
 }
 
-#[test]
-fn timers_fire_in_order_and_cancel() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let l2 = log.clone();
-    let srv = Running::start(config(1), move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Timers {
-            log: l2.clone(),
-            cancelled: None,
-        })
-        .unwrap();
-    });
-    let mut s = srv.connect();
-    let mut got = Vec::new();
-    s.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"bye");
-    eventually("connection_lost", || log.lock().unwrap().len() == 3);
-    assert_eq!(
-        *log.lock().unwrap(),
-        vec!["fired 0", "fired 1", "lost connection closed"]
-    );
-    srv.stop();
+on_both_backends! {
+    fn timers_fire_in_order_and_cancel(backend: Backend) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l2 = log.clone();
+        let srv = Running::start(config_on(backend, 1), move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| Timers {
+                log: l2.clone(),
+                cancelled: None,
+            })
+            .unwrap();
+        });
+        let mut s = srv.connect();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"bye");
+        eventually("connection_lost", || log.lock().unwrap().len() == 3);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec!["fired 0", "fired 1", "lost connection closed"]
+        );
+        srv.stop();
+    }
 }
 
 /// Chat: every line goes to every other member, through mailboxes.
@@ -343,50 +387,52 @@ impl Protocol for Member {
     }
 }
 
-#[test]
-fn chat_across_two_loops() {
-    let room = Arc::new(Room(Mutex::new(Vec::new())));
-    let r2 = room.clone();
-    let srv = Running::start(
-        ReactorConfig {
-            reuse_port: true,
-            ..config(2)
-        },
-        move |r| {
-            r.listen(any_port(), move |_: &ConnInfo| Member {
-                room: r2.clone(),
-                me: None,
-            })
-            .unwrap();
-        },
-    );
-    // Connect until both loops hold at least one member (bounded).
-    let mut clients = Vec::new();
-    for _ in 0..64 {
-        let mut s = srv.connect();
-        let mut b = [0u8; 7];
-        s.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"joined\n");
-        clients.push(s);
-        let per = srv.handle.connections_per_loop();
-        if per.iter().all(|&n| n > 0) {
-            break;
+on_both_backends! {
+    fn chat_across_two_loops(backend: Backend) {
+        let room = Arc::new(Room(Mutex::new(Vec::new())));
+        let r2 = room.clone();
+        let srv = Running::start(
+            ReactorConfig {
+            backend,
+                reuse_port: true,
+                ..config_on(backend, 2)
+            },
+            move |r| {
+                r.listen(any_port(), move |_: &ConnInfo| Member {
+                    room: r2.clone(),
+                    me: None,
+                })
+                .unwrap();
+            },
+        );
+        // Connect until both loops hold at least one member (bounded).
+        let mut clients = Vec::new();
+        for _ in 0..64 {
+            let mut s = srv.connect();
+            let mut b = [0u8; 7];
+            s.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"joined\n");
+            clients.push(s);
+            let per = srv.handle.connections_per_loop();
+            if per.iter().all(|&n| n > 0) {
+                break;
+            }
         }
+        assert!(srv.handle.connections_per_loop().iter().all(|&n| n > 0));
+        let n = clients.len();
+        clients[0].write_all(b"hello room\n").unwrap();
+        for c in clients.iter_mut().skip(1) {
+            let mut b = [0u8; 11];
+            c.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"hello room\n");
+        }
+        clients[n - 1].write_all(b"back at you\n").unwrap();
+        let mut b = [0u8; 12];
+        clients[0].read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"back at you\n");
+        drop(clients);
+        srv.stop();
     }
-    assert!(srv.handle.connections_per_loop().iter().all(|&n| n > 0));
-    let n = clients.len();
-    clients[0].write_all(b"hello room\n").unwrap();
-    for c in clients.iter_mut().skip(1) {
-        let mut b = [0u8; 11];
-        c.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"hello room\n");
-    }
-    clients[n - 1].write_all(b"back at you\n").unwrap();
-    let mut b = [0u8; 12];
-    clients[0].read_exact(&mut b).unwrap();
-    assert_eq!(&b, b"back at you\n");
-    drop(clients);
-    srv.stop();
 }
 
 /// A client Protocol: sends a greeting, collects the answer, closes on a count.
@@ -498,151 +544,157 @@ impl Protocol for RecordingEcho {
     }
 }
 
-#[test]
-fn shutdown_with_connections_in_flight_delivers_every_byte() {
-    let lost = Arc::new(Mutex::new(Vec::new()));
-    let l2 = lost.clone();
-    let cfg = ReactorConfig {
-        workers: 2,
-        grace: Duration::from_secs(30),
-        ..Default::default()
-    };
-    let mut srv = Running::start(cfg, move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| RecordingEcho(l2.clone()))
-            .unwrap();
-    });
-    let port = srv.port();
-    let (started_tx, started_rx) = mpsc::channel();
-    let clients: Vec<_> = (0..8)
-        .map(|i| {
-            let started = started_tx.clone();
-            thread::spawn(move || {
-                let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                s.set_read_timeout(Some(WAIT)).unwrap();
-                let mut w = s.try_clone().unwrap();
-                let data = pattern(4 << 20, i);
-                let expect = data.clone();
-                let writer = thread::spawn(move || {
-                    w.write_all(&data[..1 << 20]).unwrap();
-                    started.send(()).unwrap();
-                    w.write_all(&data[1 << 20..]).unwrap();
-                    w.shutdown(Shutdown::Write).unwrap();
-                });
-                let mut got = Vec::new();
-                let mut r = s;
-                r.read_to_end(&mut got).unwrap();
-                writer.join().unwrap();
-                assert!(got == expect, "client {i} got {} bytes", got.len());
+on_both_backends! {
+    fn shutdown_with_connections_in_flight_delivers_every_byte(backend: Backend) {
+        let lost = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lost.clone();
+        let cfg = ReactorConfig {
+            backend,
+            workers: 2,
+            grace: Duration::from_secs(30),
+            ..Default::default()
+        };
+        let mut srv = Running::start(cfg, move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| RecordingEcho(l2.clone()))
+                .unwrap();
+        });
+        let port = srv.port();
+        let (started_tx, started_rx) = mpsc::channel();
+        let clients: Vec<_> = (0..8)
+            .map(|i| {
+                let started = started_tx.clone();
+                thread::spawn(move || {
+                    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    s.set_read_timeout(Some(WAIT)).unwrap();
+                    let mut w = s.try_clone().unwrap();
+                    let data = pattern(4 << 20, i);
+                    let expect = data.clone();
+                    let writer = thread::spawn(move || {
+                        w.write_all(&data[..1 << 20]).unwrap();
+                        started.send(()).unwrap();
+                        w.write_all(&data[1 << 20..]).unwrap();
+                        w.shutdown(Shutdown::Write).unwrap();
+                    });
+                    let mut got = Vec::new();
+                    let mut r = s;
+                    r.read_to_end(&mut got).unwrap();
+                    writer.join().unwrap();
+                    assert!(got == expect, "client {i} got {} bytes", got.len());
+                })
             })
-        })
-        .collect();
-    for _ in 0..8 {
-        started_rx.recv_timeout(WAIT).unwrap();
+            .collect();
+        for _ in 0..8 {
+            started_rx.recv_timeout(WAIT).unwrap();
+        }
+        srv.handle.shutdown();
+        // New connections are refused once the listeners are gone.
+        eventually("listener closed", || {
+            TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
+        for c in clients {
+            c.join().unwrap();
+        }
+        srv.thread.take().unwrap().join().unwrap().unwrap();
+        let lost = lost.lock().unwrap();
+        // The 8 clients, plus any probe connection accepted before the listener closed.
+        assert!(lost.len() >= 8);
+        assert!(lost.iter().all(|r| *r == CloseReason::Done));
     }
-    srv.handle.shutdown();
-    // New connections are refused once the listeners are gone.
-    eventually("listener closed", || {
-        TcpStream::connect(("127.0.0.1", port)).is_err()
-    });
-    for c in clients {
-        c.join().unwrap();
-    }
-    srv.thread.take().unwrap().join().unwrap().unwrap();
-    let lost = lost.lock().unwrap();
-    // The 8 clients, plus any probe connection accepted before the listener closed.
-    assert!(lost.len() >= 8);
-    assert!(lost.iter().all(|r| *r == CloseReason::Done));
 }
 
-#[test]
-fn shutdown_after_grace_closes_with_shutdown_reason() {
-    let lost = Arc::new(Mutex::new(Vec::new()));
-    let l2 = lost.clone();
-    let cfg = ReactorConfig {
-        workers: 1,
-        grace: Duration::from_millis(100),
-        ..Default::default()
-    };
-    let srv = Running::start(cfg, move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| RecordingEcho(l2.clone()))
-            .unwrap();
-    });
-    let mut s = srv.connect();
-    s.write_all(b"hi").unwrap();
-    let mut b = [0u8; 2];
-    s.read_exact(&mut b).unwrap();
-    srv.stop();
-    assert_eq!(*lost.lock().unwrap(), vec![CloseReason::Shutdown]);
-    let mut rest = Vec::new();
-    s.read_to_end(&mut rest).unwrap();
-    assert!(rest.is_empty());
+on_both_backends! {
+    fn shutdown_after_grace_closes_with_shutdown_reason(backend: Backend) {
+        let lost = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lost.clone();
+        let cfg = ReactorConfig {
+            backend,
+            workers: 1,
+            grace: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let srv = Running::start(cfg, move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| RecordingEcho(l2.clone()))
+                .unwrap();
+        });
+        let mut s = srv.connect();
+        s.write_all(b"hi").unwrap();
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+        srv.stop();
+        assert_eq!(*lost.lock().unwrap(), vec![CloseReason::Shutdown]);
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
 }
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-#[test]
-fn connect_close_cycles_do_not_leak_descriptors() {
-    let srv = Running::start(config(2), |r| {
-        r.listen(any_port(), echo).unwrap();
-    });
-    let mut warm = srv.connect();
-    warm.write_all(b"w").unwrap();
-    let mut b = [0u8; 1];
-    warm.read_exact(&mut b).unwrap();
-    drop(warm);
-    eventually("warm-up closed", || srv.handle.connections() == 0);
-    let start = open_fds();
-    for i in 0..2000 {
-        let mut s = srv.connect();
-        if i % 2 == 0 {
-            s.write_all(b"x").unwrap();
-            s.read_exact(&mut b).unwrap();
-        }
-    }
-    eventually("every connection closed", || srv.handle.connections() == 0);
-    let end = open_fds();
-    assert!(end <= start + 4, "descriptors: {start} before, {end} after");
-    srv.stop();
-}
-
-#[test]
-fn one_flooding_connection_does_not_starve_another() {
-    struct Discard;
-    impl Protocol for Discard {
-        fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
-            if data.first() == Some(&b'?') {
-                t.write(b"!");
+on_both_backends! {
+    fn connect_close_cycles_do_not_leak_descriptors(backend: Backend) {
+        let srv = Running::start(config_on(backend, 2), |r| {
+            r.listen(any_port(), echo).unwrap();
+        });
+        let mut warm = srv.connect();
+        warm.write_all(b"w").unwrap();
+        let mut b = [0u8; 1];
+        warm.read_exact(&mut b).unwrap();
+        drop(warm);
+        eventually("warm-up closed", || srv.handle.connections() == 0);
+        let start = open_fds();
+        for i in 0..2000 {
+            let mut s = srv.connect();
+            if i % 2 == 0 {
+                s.write_all(b"x").unwrap();
+                s.read_exact(&mut b).unwrap();
             }
         }
+        eventually("every connection closed", || srv.handle.connections() == 0);
+        let end = open_fds();
+        assert!(end <= start + 4, "descriptors: {start} before, {end} after");
+        srv.stop();
     }
-    let srv = Running::start(config(1), |r| {
-        r.listen(any_port(), |_: &ConnInfo| Discard).unwrap();
-    });
-    let mut flood = srv.connect();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s2 = stop.clone();
-    let flooder = thread::spawn(move || {
-        let chunk = vec![b'x'; 256 * 1024];
-        let mut sent = 0usize;
-        while !s2.load(Ordering::SeqCst) {
-            flood.write_all(&chunk).unwrap();
-            sent += chunk.len();
+}
+
+on_both_backends! {
+    fn one_flooding_connection_does_not_starve_another(backend: Backend) {
+        struct Discard;
+        impl Protocol for Discard {
+            fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
+                if data.first() == Some(&b'?') {
+                    t.write(b"!");
+                }
+            }
         }
-        sent
-    });
-    let mut pinger = srv.connect();
-    for _ in 0..200 {
-        pinger.write_all(b"?").unwrap();
-        let mut b = [0u8; 1];
-        pinger.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"!");
+        let srv = Running::start(config_on(backend, 1), |r| {
+            r.listen(any_port(), |_: &ConnInfo| Discard).unwrap();
+        });
+        let mut flood = srv.connect();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s2 = stop.clone();
+        let flooder = thread::spawn(move || {
+            let chunk = vec![b'x'; 256 * 1024];
+            let mut sent = 0usize;
+            while !s2.load(Ordering::SeqCst) {
+                flood.write_all(&chunk).unwrap();
+                sent += chunk.len();
+            }
+            sent
+        });
+        let mut pinger = srv.connect();
+        for _ in 0..200 {
+            pinger.write_all(b"?").unwrap();
+            let mut b = [0u8; 1];
+            pinger.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"!");
+        }
+        stop.store(true, Ordering::SeqCst);
+        let sent = flooder.join().unwrap();
+        assert!(sent > 0);
+        srv.stop();
     }
-    stop.store(true, Ordering::SeqCst);
-    let sent = flooder.join().unwrap();
-    assert!(sent > 0);
-    srv.stop();
 }
 
 /// Records every event so the order contract can be checked.
@@ -681,94 +733,97 @@ impl Protocol for Recorder {
     }
 }
 
-#[test]
-fn close_abort_and_pause_keep_the_event_contract() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let l2 = log.clone();
-    let srv = Running::start(config(1), move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Recorder { log: l2.clone() })
-            .unwrap();
-    });
-    // close: flushes, drops later writes, then connection_lost(Done) last.
-    let mut s = srv.connect();
-    s.write_all(b"close").unwrap();
-    let mut got = Vec::new();
-    s.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"closing");
-    eventually("lost", || log.lock().unwrap().len() == 3);
-    assert_eq!(
-        *log.lock().unwrap(),
-        vec!["made", "data", "lost: connection closed"]
-    );
-    log.lock().unwrap().clear();
+on_both_backends! {
+    fn close_abort_and_pause_keep_the_event_contract(backend: Backend) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l2 = log.clone();
+        let srv = Running::start(config_on(backend, 1), move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| Recorder { log: l2.clone() })
+                .unwrap();
+        });
+        // close: flushes, drops later writes, then connection_lost(Done) last.
+        let mut s = srv.connect();
+        s.write_all(b"close").unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"closing");
+        eventually("lost", || log.lock().unwrap().len() == 3);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec!["made", "data", "lost: connection closed"]
+        );
+        log.lock().unwrap().clear();
 
-    // abort: connection_lost(Aborted).
-    let mut s = srv.connect();
-    s.write_all(b"abort").unwrap();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    eventually("lost", || log.lock().unwrap().len() == 3);
-    assert_eq!(log.lock().unwrap()[2], "lost: connection aborted");
-    log.lock().unwrap().clear();
+        // abort: connection_lost(Aborted).
+        let mut s = srv.connect();
+        s.write_all(b"abort").unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        eventually("lost", || log.lock().unwrap().len() == 3);
+        assert_eq!(log.lock().unwrap()[2], "lost: connection aborted");
+        log.lock().unwrap().clear();
 
-    // pause: data sent while paused arrives after resume_reading.
-    let mut s = srv.connect();
-    s.write_all(b"pause").unwrap();
-    thread::sleep(Duration::from_millis(20));
-    s.write_all(b"later").unwrap();
-    let mut b = [0u8; 5];
-    s.read_exact(&mut b).unwrap();
-    assert_eq!(&b, b"later");
-    let l = log.lock().unwrap().clone();
-    assert_eq!(l, vec!["made", "data", "resume", "data"]);
-    drop(s);
-    srv.stop();
+        // pause: data sent while paused arrives after resume_reading.
+        let mut s = srv.connect();
+        s.write_all(b"pause").unwrap();
+        thread::sleep(Duration::from_millis(20));
+        s.write_all(b"later").unwrap();
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"later");
+        let l = log.lock().unwrap().clone();
+        assert_eq!(l, vec!["made", "data", "resume", "data"]);
+        drop(s);
+        srv.stop();
+    }
 }
 
-#[test]
-fn a_full_mailbox_closes_its_connection() {
-    let boxes = Arc::new(Mutex::new(Vec::<Mailbox>::new()));
-    let b2 = boxes.clone();
-    struct Holder(Arc<Mutex<Vec<Mailbox>>>);
-    impl Protocol for Holder {
-        fn connection_made(&mut self, t: &mut dyn Transport) {
-            self.0.lock().unwrap().push(t.mailbox());
-            t.write(b"+");
+on_both_backends! {
+    fn a_full_mailbox_closes_its_connection(backend: Backend) {
+        let boxes = Arc::new(Mutex::new(Vec::<Mailbox>::new()));
+        let b2 = boxes.clone();
+        struct Holder(Arc<Mutex<Vec<Mailbox>>>);
+        impl Protocol for Holder {
+            fn connection_made(&mut self, t: &mut dyn Transport) {
+                self.0.lock().unwrap().push(t.mailbox());
+                t.write(b"+");
+            }
+            fn data_received(&mut self, _: &[u8], _: &mut dyn Transport) {}
         }
-        fn data_received(&mut self, _: &[u8], _: &mut dyn Transport) {}
-    }
-    let cfg = ReactorConfig {
-        workers: 1,
-        mailbox_limit: 64 * 1024,
-        high_water: 4096,
-        low_water: 1024,
-        ..Default::default()
-    };
-    let srv = Running::start(cfg, move |r| {
-        r.listen(any_port(), move |_: &ConnInfo| Holder(b2.clone()))
-            .unwrap();
-    });
-    let mut s = srv.connect();
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b).unwrap();
-    let mb = boxes.lock().unwrap()[0].clone();
-    let msg = Bytes::from(vec![b'm'; 512]);
-    // While the peer reads, mail is delivered.
-    for _ in 0..10 {
-        mb.post(msg.clone()).unwrap();
-    }
-    let mut got = vec![0u8; 5120];
-    s.read_exact(&mut got).unwrap();
-    assert!(got.iter().all(|&c| c == b'm'));
-    // Once it stops reading, the mailbox fills and the connection is closed.
-    eventually("the connection to close", || {
-        for _ in 0..16 {
-            let _ = mb.post(msg.clone());
+        let cfg = ReactorConfig {
+            backend,
+            workers: 1,
+            mailbox_limit: 64 * 1024,
+            high_water: 4096,
+            low_water: 1024,
+            ..Default::default()
+        };
+        let srv = Running::start(cfg, move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| Holder(b2.clone()))
+                .unwrap();
+        });
+        let mut s = srv.connect();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        let mb = boxes.lock().unwrap()[0].clone();
+        let msg = Bytes::from(vec![b'm'; 512]);
+        // While the peer reads, mail is delivered.
+        for _ in 0..10 {
+            mb.post(msg.clone()).unwrap();
         }
-        mb.is_closed()
-    });
-    eventually("the slot to be freed", || srv.handle.connections() == 0);
-    srv.stop();
+        let mut got = vec![0u8; 5120];
+        s.read_exact(&mut got).unwrap();
+        assert!(got.iter().all(|&c| c == b'm'));
+        // Once it stops reading, the mailbox fills and the connection is closed.
+        eventually("the connection to close", || {
+            for _ in 0..16 {
+                let _ = mb.post(msg.clone());
+            }
+            mb.is_closed()
+        });
+        eventually("the slot to be freed", || srv.handle.connections() == 0);
+        srv.stop();
+    }
 }
 
 #[test]
@@ -804,33 +859,34 @@ fn a_connect_that_gets_no_answer_times_out() {
     client.stop();
 }
 
-#[test]
-fn a_panicking_protocol_loses_its_connection_not_the_loop() {
-    struct Fragile;
-    impl Protocol for Fragile {
-        fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
-            if data.starts_with(b"boom") {
-                panic!("a Protocol bug (this panic is expected by the test)");
+on_both_backends! {
+    fn a_panicking_protocol_loses_its_connection_not_the_loop(backend: Backend) {
+        struct Fragile;
+        impl Protocol for Fragile {
+            fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
+                if data.starts_with(b"boom") {
+                    panic!("a Protocol bug (this panic is expected by the test)");
+                }
+                t.write(data);
             }
-            t.write(data);
         }
+        let srv = Running::start(config_on(backend, 1), |r| {
+            r.listen(any_port(), |_: &ConnInfo| Fragile).unwrap();
+        });
+        let mut other = srv.connect();
+        other.write_all(b"before").unwrap();
+        let mut b = [0u8; 6];
+        other.read_exact(&mut b).unwrap();
+        let mut victim = srv.connect();
+        victim.write_all(b"boom").unwrap();
+        let mut rest = Vec::new();
+        let _ = victim.read_to_end(&mut rest);
+        assert!(rest.is_empty());
+        other.write_all(b"after!").unwrap();
+        other.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"after!");
+        eventually("slot freed", || srv.handle.connections() == 1);
+        drop(other);
+        srv.stop();
     }
-    let srv = Running::start(config(1), |r| {
-        r.listen(any_port(), |_: &ConnInfo| Fragile).unwrap();
-    });
-    let mut other = srv.connect();
-    other.write_all(b"before").unwrap();
-    let mut b = [0u8; 6];
-    other.read_exact(&mut b).unwrap();
-    let mut victim = srv.connect();
-    victim.write_all(b"boom").unwrap();
-    let mut rest = Vec::new();
-    let _ = victim.read_to_end(&mut rest);
-    assert!(rest.is_empty());
-    other.write_all(b"after!").unwrap();
-    other.read_exact(&mut b).unwrap();
-    assert_eq!(&b, b"after!");
-    eventually("slot freed", || srv.handle.connections() == 1);
-    drop(other);
-    srv.stop();
 }
