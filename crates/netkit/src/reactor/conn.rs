@@ -10,7 +10,7 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -18,7 +18,7 @@ use mio::{Interest, Registry, Token};
 use super::event_loop::LoopShared;
 use super::ConnectState;
 use crate::net::WriteQueue;
-use crate::protocol::{Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId, Transport, Wake};
+use crate::protocol::{MailboxReceiver, PeerAddr, Protocol, TimerId, Wake};
 
 /// A connected stream socket.
 pub(crate) enum Sock {
@@ -287,9 +287,9 @@ impl ConnIo {
 }
 
 /// Rouses a loop for one connection's mailbox.
-struct ConnWake {
-    ls: Arc<LoopShared>,
-    token: usize,
+pub(crate) struct ConnWake {
+    pub(crate) ls: Arc<LoopShared>,
+    pub(crate) token: usize,
 }
 
 impl Wake for ConnWake {
@@ -304,93 +304,104 @@ pub(crate) struct Tx<'a> {
     pub(crate) ctx: &'a mut Ctx,
 }
 
-impl Transport for Tx<'_> {
-    fn write(&mut self, data: &[u8]) {
-        self.io.write(data);
-    }
+/// Implements `Transport` for a loop's `$tx { io, ctx }`, on either backend:
+/// `io` holds the connection's write queue, flags, addresses and mailbox (its
+/// slot in the loop is the field `$key`), `ctx` the loop's timers.
+macro_rules! loop_transport {
+    ($tx:ident, $key:ident) => {
+        impl $crate::protocol::Transport for $tx<'_> {
+            fn write(&mut self, data: &[u8]) {
+                self.io.write(data);
+            }
 
-    fn write_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
-        self.io.write_file(file, offset, len);
-    }
+            fn write_file(&mut self, file: ::std::sync::Arc<::std::fs::File>, offset: u64, len: u64) {
+                self.io.write_file(file, offset, len);
+            }
 
-    fn buffered(&self) -> usize {
-        self.io.queued()
-    }
+            fn buffered(&self) -> usize {
+                self.io.queued()
+            }
 
-    fn close(&mut self) {
-        self.io.closing = true;
-    }
+            fn close(&mut self) {
+                self.io.closing = true;
+            }
 
-    fn abort(&mut self) {
-        self.io.aborting = true;
-    }
+            fn abort(&mut self) {
+                self.io.aborting = true;
+            }
 
-    fn shutdown_write(&mut self) {
-        self.io.shut_wr = true;
-    }
+            fn shutdown_write(&mut self) {
+                self.io.shut_wr = true;
+            }
 
-    fn pause_reading(&mut self) {
-        self.io.user_paused = true;
-    }
+            fn pause_reading(&mut self) {
+                self.io.user_paused = true;
+            }
 
-    fn resume_reading(&mut self) {
-        if self.io.user_paused {
-            self.io.user_paused = false;
-            // Edge-triggered: data that arrived while paused raises no new event.
-            self.io.schedule(&mut self.ctx.ready);
+            fn resume_reading(&mut self) {
+                if self.io.user_paused {
+                    self.io.user_paused = false;
+                    // Edge-triggered: data that arrived while paused raises no new event.
+                    self.io.schedule(&mut self.ctx.ready);
+                }
+            }
+
+            fn peer_addr(&self) -> &$crate::protocol::PeerAddr {
+                &self.io.peer
+            }
+
+            fn local_addr(&self) -> &$crate::protocol::PeerAddr {
+                &self.io.local
+            }
+
+            fn call_later(&mut self, delay: ::std::time::Duration) -> $crate::protocol::TimerId {
+                let at = ::std::time::Instant::now() + delay;
+                let seq = self.ctx.seq + 1;
+                let id = $crate::protocol::TimerId(seq);
+                self.ctx.add_timer(
+                    at,
+                    $crate::reactor::conn::Timer::Proto {
+                        token: self.io.$key,
+                        id,
+                    },
+                );
+                self.ctx.timer_at.insert(seq, at);
+                id
+            }
+
+            fn cancel_timer(&mut self, id: $crate::protocol::TimerId) {
+                let Some(&at) = self.ctx.timer_at.get(&id.0) else {
+                    return;
+                };
+                let mine = matches!(
+                    self.ctx.timers.get(&(at, id.0)),
+                    Some($crate::reactor::conn::Timer::Proto { token, .. }) if *token == self.io.$key
+                );
+                if mine {
+                    self.ctx.timers.remove(&(at, id.0));
+                    self.ctx.timer_at.remove(&id.0);
+                }
+            }
+
+            fn mailbox(&mut self) -> $crate::protocol::Mailbox {
+                if let Some(rx) = &self.io.mailbox {
+                    return rx.mailbox();
+                }
+                let wake = ::std::sync::Arc::new($crate::reactor::conn::ConnWake {
+                    ls: self.ctx.ls.clone(),
+                    token: self.io.$key,
+                });
+                let (tx, rx) = $crate::protocol::Mailbox::channel(self.ctx.mailbox_limit, wake);
+                self.io.mailbox = Some(rx);
+                tx
+            }
         }
-    }
-
-    fn peer_addr(&self) -> &PeerAddr {
-        &self.io.peer
-    }
-
-    fn local_addr(&self) -> &PeerAddr {
-        &self.io.local
-    }
-
-    fn call_later(&mut self, delay: Duration) -> TimerId {
-        let at = Instant::now() + delay;
-        let seq = self.ctx.seq + 1;
-        let id = TimerId(seq);
-        self.ctx.add_timer(
-            at,
-            Timer::Proto {
-                token: self.io.token,
-                id,
-            },
-        );
-        self.ctx.timer_at.insert(seq, at);
-        id
-    }
-
-    fn cancel_timer(&mut self, id: TimerId) {
-        let Some(&at) = self.ctx.timer_at.get(&id.0) else {
-            return;
-        };
-        let mine = matches!(
-            self.ctx.timers.get(&(at, id.0)),
-            Some(Timer::Proto { token, .. }) if *token == self.io.token
-        );
-        if mine {
-            self.ctx.timers.remove(&(at, id.0));
-            self.ctx.timer_at.remove(&id.0);
-        }
-    }
-
-    fn mailbox(&mut self) -> Mailbox {
-        if let Some(rx) = &self.io.mailbox {
-            return rx.mailbox();
-        }
-        let wake = Arc::new(ConnWake {
-            ls: self.ctx.ls.clone(),
-            token: self.io.token,
-        });
-        let (tx, rx) = Mailbox::channel(self.ctx.mailbox_limit, wake);
-        self.io.mailbox = Some(rx);
-        tx
-    }
+    };
 }
+
+pub(crate) use loop_transport;
+
+loop_transport!(Tx, token);
 
 /// Tokens of connections with mail, filled by other threads.
 pub(crate) type WokenList = Mutex<Vec<usize>>;

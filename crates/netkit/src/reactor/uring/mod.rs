@@ -62,12 +62,11 @@ use bytes::Bytes;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use self::bufring::BufRing;
-use super::conn::{unix_peer, Ctx, Timer};
+use super::conn::{loop_transport, unix_peer, Ctx, Timer};
 use super::event_loop::{lock, Cmd, ListenSock, LoopShared};
 use super::{mailbox_overflow, Shared};
 use crate::protocol::{
-    CloseReason, ConnInfo, DynFactory, Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId,
-    Transport, Wake,
+    CloseReason, ConnInfo, DynFactory, MailboxReceiver, PeerAddr, Protocol, TimerId,
 };
 
 /// Submission queue entries.
@@ -372,110 +371,13 @@ impl Slab {
     }
 }
 
-/// Rouses a loop for one connection's mailbox.
-struct ConnWake {
-    ls: Arc<LoopShared>,
-    key: usize,
-}
-
-impl Wake for ConnWake {
-    fn wake(&self) {
-        self.ls.wake_conn(self.key);
-    }
-}
-
 /// The Transport a Protocol sees on this backend.
 struct Tx<'a> {
     io: &'a mut Io,
     ctx: &'a mut Ctx,
 }
 
-impl Transport for Tx<'_> {
-    fn write(&mut self, data: &[u8]) {
-        self.io.write(data);
-    }
-
-    fn write_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
-        self.io.write_file(file, offset, len);
-    }
-
-    fn buffered(&self) -> usize {
-        self.io.queued()
-    }
-
-    fn close(&mut self) {
-        self.io.closing = true;
-    }
-
-    fn abort(&mut self) {
-        self.io.aborting = true;
-    }
-
-    fn shutdown_write(&mut self) {
-        self.io.shut_wr = true;
-    }
-
-    fn pause_reading(&mut self) {
-        self.io.user_paused = true;
-    }
-
-    fn resume_reading(&mut self) {
-        if self.io.user_paused {
-            self.io.user_paused = false;
-            self.io.schedule(&mut self.ctx.ready);
-        }
-    }
-
-    fn peer_addr(&self) -> &PeerAddr {
-        &self.io.peer
-    }
-
-    fn local_addr(&self) -> &PeerAddr {
-        &self.io.local
-    }
-
-    fn call_later(&mut self, delay: Duration) -> TimerId {
-        let at = Instant::now() + delay;
-        let seq = self.ctx.seq + 1;
-        let id = TimerId(seq);
-        self.ctx.add_timer(
-            at,
-            Timer::Proto {
-                token: self.io.key,
-                id,
-            },
-        );
-        self.ctx.timer_at.insert(seq, at);
-        id
-    }
-
-    fn cancel_timer(&mut self, id: TimerId) {
-        let Some(&at) = self.ctx.timer_at.get(&id.0) else {
-            return;
-        };
-        let mine = matches!(
-            self.ctx.timers.get(&(at, id.0)),
-            Some(Timer::Proto { token, .. }) if *token == self.io.key
-        );
-        if mine {
-            self.ctx.timers.remove(&(at, id.0));
-            self.ctx.timer_at.remove(&id.0);
-        }
-    }
-
-    fn mailbox(&mut self) -> Mailbox {
-        if let Some(rx) = &self.io.mailbox {
-            return rx.mailbox();
-        }
-        let wake = Arc::new(ConnWake {
-            ls: self.ctx.ls.clone(),
-            key: self.io.key,
-        });
-        let (tx, rx) = Mailbox::channel(self.ctx.mailbox_limit, wake);
-        self.io.mailbox = Some(rx);
-        tx
-    }
-}
+loop_transport!(Tx, key);
 
 /// Pushes `e` on the submission queue, submitting first when it is full.
 fn push(ring: &mut IoUring, e: &squeue::Entry) {
