@@ -43,7 +43,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport};
+use super::forward::pass_through;
+use super::{CloseReason, ConnInfo, Factory, PeerAddr, Protocol, TimerId, Transport};
 use crate::frame::proxy::{self, ProxyAddrs, HEADER_TIMEOUT, V2_MAX};
 
 /// Wraps a [`Factory`]: every connection starts with a PROXY header.
@@ -126,15 +127,8 @@ struct Fixed<'a> {
 }
 
 impl Transport for Fixed<'_> {
-    fn write(&mut self, data: &[u8]) {
-        self.t.write(data);
-    }
-    fn write_file(&mut self, file: Arc<std::fs::File>, offset: u64, len: u64) {
-        self.t.write_file(file, offset, len);
-    }
-    fn buffered(&self) -> usize {
-        self.t.buffered()
-    }
+    pass_through!(t: output, flow, timers, mailbox);
+
     fn close(&mut self) {
         *self.closed = true;
         self.t.close();
@@ -146,26 +140,11 @@ impl Transport for Fixed<'_> {
     fn shutdown_write(&mut self) {
         self.t.shutdown_write();
     }
-    fn pause_reading(&mut self) {
-        self.t.pause_reading();
-    }
-    fn resume_reading(&mut self) {
-        self.t.resume_reading();
-    }
     fn peer_addr(&self) -> &PeerAddr {
         &self.info.peer
     }
     fn local_addr(&self) -> &PeerAddr {
         &self.info.local
-    }
-    fn call_later(&mut self, delay: Duration) -> TimerId {
-        self.t.call_later(delay)
-    }
-    fn cancel_timer(&mut self, id: TimerId) {
-        self.t.cancel_timer(id);
-    }
-    fn mailbox(&mut self) -> Mailbox {
-        self.t.mailbox()
     }
 }
 

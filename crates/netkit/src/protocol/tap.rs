@@ -47,11 +47,11 @@ use std::fmt;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport};
+use super::forward::pass_through;
+use super::{CloseReason, ConnInfo, Factory, Protocol, TimerId, Transport};
 
 /// What a [`TapFactory`] reports. Connections are numbered from 1 in the order
 /// they were built; every method has an empty default.
@@ -162,36 +162,7 @@ impl<T: Tap + ?Sized> Transport for Tapped<'_, T> {
     fn buffered(&self) -> usize {
         self.t.buffered()
     }
-    fn close(&mut self) {
-        self.t.close();
-    }
-    fn abort(&mut self) {
-        self.t.abort();
-    }
-    fn shutdown_write(&mut self) {
-        self.t.shutdown_write();
-    }
-    fn pause_reading(&mut self) {
-        self.t.pause_reading();
-    }
-    fn resume_reading(&mut self) {
-        self.t.resume_reading();
-    }
-    fn peer_addr(&self) -> &PeerAddr {
-        self.t.peer_addr()
-    }
-    fn local_addr(&self) -> &PeerAddr {
-        self.t.local_addr()
-    }
-    fn call_later(&mut self, delay: Duration) -> TimerId {
-        self.t.call_later(delay)
-    }
-    fn cancel_timer(&mut self, id: TimerId) {
-        self.t.cancel_timer(id);
-    }
-    fn mailbox(&mut self) -> Mailbox {
-        self.t.mailbox()
-    }
+    pass_through!(t: ending, flow, addresses, timers, mailbox);
 }
 
 impl<P: Protocol, T: Tap + ?Sized> TapProtocol<P, T> {

@@ -36,7 +36,8 @@ use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
-use super::{CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport};
+use super::forward::pass_through;
+use super::{CloseReason, ConnInfo, Factory, Protocol, TimerId, Transport};
 
 /// How long a peer may take to complete the handshake, by default.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -228,21 +229,7 @@ impl Transport for Plain<'_> {
         self.s.paused = false;
         self.t.resume_reading();
     }
-    fn peer_addr(&self) -> &PeerAddr {
-        self.t.peer_addr()
-    }
-    fn local_addr(&self) -> &PeerAddr {
-        self.t.local_addr()
-    }
-    fn call_later(&mut self, delay: Duration) -> TimerId {
-        self.t.call_later(delay)
-    }
-    fn cancel_timer(&mut self, id: TimerId) {
-        self.t.cancel_timer(id);
-    }
-    fn mailbox(&mut self) -> Mailbox {
-        self.t.mailbox()
-    }
+    pass_through!(t: addresses, timers, mailbox);
 }
 
 /// One TLS connection (server or client) around a wrapped Protocol.
@@ -628,6 +615,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::testing::FakeTransport;
+    use crate::protocol::PeerAddr;
 
     /// Records what a wrapped Protocol is told; echoes unless told otherwise.
     #[derive(Clone, Default)]
