@@ -17,42 +17,27 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 const MAX_FRACTION_DIGITS: usize = 18;
 
 /// Parses a duration: a number (decimals allowed) followed by `us` (or `µs`), `ms`,
-/// `s`, `m` or `h`. A bare `0` is accepted (zero in any unit); any other bare number
-/// is rejected, since its unit would be a guess.
+/// `s`, `m` or `h`; a bare number is seconds (`3` is `3s`, `0.5` is `500ms`), as
+/// for `sleep`, `timeout`, curl's `--max-time` and ncat's `-w`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h")
-    };
-    match duration_parts(s, bad)? {
-        (d, true) => Ok(d),
-        (d, false) if d.is_zero() => Ok(d),
-        (_, false) => Err(bad()),
-    }
-}
-
-/// Parses a duration like [`parse_duration`], except that a bare number is a count of
-/// seconds (`3` is `3s`, `0.5` is `500ms`).
-pub fn parse_duration_or_seconds(s: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
             "invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h \
              (a bare number is seconds)"
         )
     };
-    duration_parts(s, bad).map(|(d, _)| d)
+    duration_parts(s, bad)
 }
 
-/// Parses `s` as a number and an optional unit (a missing unit counts as seconds);
-/// says whether the unit was present.
-fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<(Duration, bool), String> {
+/// Parses `s` as a number and an optional unit (a missing unit counts as seconds).
+fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<Duration, String> {
     let (num, unit) = split_number(s.trim());
-    let (nanos_per_unit, has_unit): (u128, bool) = match unit {
-        "" => (NANOS_PER_SEC, false),
-        "us" | "µs" => (1_000, true),
-        "ms" => (1_000_000, true),
-        "s" => (NANOS_PER_SEC, true),
-        "m" => (60 * NANOS_PER_SEC, true),
-        "h" => (3600 * NANOS_PER_SEC, true),
+    let nanos_per_unit: u128 = match unit {
+        "" | "s" => NANOS_PER_SEC,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "m" => 60 * NANOS_PER_SEC,
+        "h" => 3600 * NANOS_PER_SEC,
         _ => return Err(bad()),
     };
     let (whole, fraction) = match num.split_once('.') {
@@ -85,7 +70,7 @@ fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<(Duration, bool),
     let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| too_large())?;
     // The remainder is below 10^9, so it fits in u32.
     let sub = (nanos % NANOS_PER_SEC) as u32;
-    Ok((Duration::new(secs, sub), has_unit))
+    Ok(Duration::new(secs, sub))
 }
 
 /// Parses a size in bytes: a whole number, optionally followed by a unit, in any
@@ -158,7 +143,8 @@ mod tests {
             "",
             "s",
             ".s",
-            "10",
+            ".",
+            "x",
             "10 sec",
             "-1s",
             "5x",
@@ -172,27 +158,11 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(parse_duration("10").unwrap_err().contains("500ms"));
-    }
-
-    #[test]
-    fn durations_or_seconds() {
-        assert_eq!(parse_duration_or_seconds("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(
-            parse_duration_or_seconds("0.5"),
-            Ok(Duration::from_millis(500))
-        );
-        assert_eq!(
-            parse_duration_or_seconds("500ms"),
-            Ok(Duration::from_millis(500))
-        );
-        for bad in ["", "x", "5y", "-1s", "nan", "."] {
-            let err = parse_duration_or_seconds(bad).unwrap_err();
-            assert!(
-                err.contains("invalid duration") && err.contains("30s"),
-                "{err}"
-            );
-        }
+        let err = parse_duration("5y").unwrap_err();
+        assert!(err.contains("invalid duration") && err.contains("30s"), "{err}");
+        // A bare number is seconds, for every option that takes a duration.
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
     }
 
     #[test]

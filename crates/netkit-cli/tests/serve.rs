@@ -293,7 +293,7 @@ fn seed_clients_against_matching_services() {
 #[test]
 fn bad_arguments_are_clear_errors() {
     for (args, needle) in [
-        (vec!["serve", "--idle-timeout", "10"], "500ms"),
+        (vec!["serve", "--idle-timeout", "10 sec"], "500ms"),
         (vec!["serve", "--max-line", "lots"], "64KiB"),
         (
             vec!["serve", "nosuch", "--listen", "127.0.0.1:0"],

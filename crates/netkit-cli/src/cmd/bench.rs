@@ -14,7 +14,7 @@ use crate::bench::progress::ProgressLine;
 use crate::bench::report::Report;
 use crate::bench::target::Target;
 use crate::bench::{self, Config};
-use crate::duration::{parse_duration_or_seconds, parse_size_u64};
+use crate::duration::{parse_duration, parse_size_u64};
 
 /// Largest accepted `--size`.
 const MAX_SIZE: u64 = 1 << 30;
@@ -79,7 +79,7 @@ pub struct Args {
 
 /// A duration within bounds.
 fn bounded_duration(text: &str) -> Result<Duration, String> {
-    let d = parse_duration_or_seconds(text)?;
+    let d = parse_duration(text)?;
     if d > MAX_DURATION {
         return Err(format!("'{text}' is longer than the 30-day limit"));
     }

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netkit::http::fetch::{Client, FetchOptions, Progress, Target};
 
-use crate::duration::parse_duration_or_seconds;
+use crate::duration::parse_duration;
 
 /// Arguments of `netkit fetch`.
 #[derive(Debug, clap::Args)]
@@ -48,10 +48,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: u32,
     /// Connect timeout (e.g. 500ms, 10s, 1m).
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration_or_seconds)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// Timeout for the response head and for each read of the body.
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration_or_seconds)]
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 
