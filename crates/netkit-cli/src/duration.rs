@@ -159,7 +159,10 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
         let err = parse_duration("5y").unwrap_err();
-        assert!(err.contains("invalid duration") && err.contains("30s"), "{err}");
+        assert!(
+            err.contains("invalid duration") && err.contains("30s"),
+            "{err}"
+        );
         // A bare number is seconds, for every option that takes a duration.
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));

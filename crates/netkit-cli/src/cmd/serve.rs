@@ -9,13 +9,14 @@
 //! `LISTEN_FDS`/`LISTEN_PID` convention) passes listening sockets, they replace
 //! the default address; an explicit `--listen` adds more.
 
-use std::io::IsTerminal;
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use netkit::http::{HttpOptions, StaticFiles};
+use netkit::http::{AccessLog, HttpOptions, StaticFiles};
 use netkit::net::Address;
 use netkit::protocol::proxy::ProxyFactory;
 use netkit::protocol::tap::TapFactory;
@@ -339,6 +340,7 @@ fn service_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFact
     if args.service == "http" {
         let http = HttpOptions {
             header_timeout: args.header_timeout,
+            access_log: access_log(),
             ..HttpOptions::default()
         };
         let files = StaticFiles::new(&args.root, http)
@@ -346,6 +348,27 @@ fn service_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFact
         return Ok(Arc::new(Boxed(files)));
     }
     Ok(services::stream_factory(&args.service, opts)?)
+}
+
+/// `serve http`'s access log: each request's line goes straight to stderr in one
+/// write, as `python3 -m http.server` writes it, unless `NETKIT_LOG` silences
+/// `netkit::http::access` (then the records go to `tracing`, which drops them).
+fn access_log() -> AccessLog {
+    if !tracing::enabled!(target: "netkit::http::access", tracing::Level::INFO) {
+        return AccessLog::default();
+    }
+    AccessLog::to_fn(|rec| {
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            rec.write_to(&mut line);
+            line.push('\n');
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        });
+    })
 }
 
 /// Logs to stderr; the level comes from `NETKIT_LOG` or `RUST_LOG` (default info).

@@ -31,8 +31,13 @@ pub struct HttpConn {
     buf: Vec<u8>,
     /// Request body bytes still to read and drop.
     discard: u64,
-    /// The header timer, while a request head is awaited.
-    timer: Option<TimerId>,
+    /// The header timer armed in the runner, and the deadline it was set for.
+    /// It is re-armed lazily: between keep-alive requests only `deadline`
+    /// moves, and when the timer fires for an older deadline it is set again
+    /// for the rest.
+    timer: Option<(TimerId, Instant)>,
+    /// When the awaited request head is due, if one is awaited.
+    deadline: Option<Instant>,
     /// Paused because the write queue is over the bound.
     waiting: bool,
     /// The peer half-closed; close once the buffered requests are answered.
@@ -71,26 +76,37 @@ impl HttpConn {
             buf: Vec::new(),
             discard: 0,
             timer: None,
+            deadline: None,
             waiting: false,
             eof: false,
             done: false,
         }
     }
 
+    /// Starts waiting for a request head, due within the header timeout.
     fn arm_timer(&mut self, t: &mut dyn Transport) {
+        if self.deadline.is_some() {
+            return;
+        }
+        let timeout = self.shared.opts.header_timeout;
+        let deadline = Instant::now() + timeout;
+        self.deadline = Some(deadline);
         if self.timer.is_none() {
-            self.timer = Some(t.call_later(self.shared.opts.header_timeout));
+            self.timer = Some((t.call_later(timeout), deadline));
         }
     }
 
-    fn disarm_timer(&mut self, t: &mut dyn Transport) {
-        if let Some(id) = self.timer.take() {
-            t.cancel_timer(id);
-        }
+    /// A request head arrived: nothing is due (the runner's timer stays, and is
+    /// ignored or moved when it fires).
+    fn disarm_timer(&mut self) {
+        self.deadline = None;
     }
 
     fn close(&mut self, t: &mut dyn Transport) {
-        self.disarm_timer(t);
+        self.deadline = None;
+        if let Some((id, _)) = self.timer.take() {
+            t.cancel_timer(id);
+        }
         self.done = true;
         t.close();
     }
@@ -153,7 +169,7 @@ impl HttpConn {
                 }
                 Parsed::Complete(head, n) => {
                     self.buf.drain(..n);
-                    self.disarm_timer(t);
+                    self.disarm_timer();
                     self.handle(head, t);
                 }
             }
@@ -275,9 +291,13 @@ impl HttpConn {
         let size = meta.len();
         let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
         let mtime_secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let etag = format!("\"{mtime_secs:x}-{size:x}\"");
-        let last_modified =
-            httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
+        let mut etag = String::with_capacity(36);
+        etag.push('"');
+        response::push_hex(&mut etag, mtime_secs);
+        etag.push('-');
+        response::push_hex(&mut etag, size);
+        etag.push('"');
+        let last_modified = response::http_date(mtime_secs);
         let validators = [
             ("ETag", etag.as_str()),
             ("Last-Modified", last_modified.as_str()),
@@ -306,16 +326,19 @@ impl HttpConn {
                 return self.error(t, ctx, 416, "Requested range not satisfiable", &extra);
             }
         };
-        let mut extra = vec![
+        let extra = [
             ("Content-Type", ctype),
             ("Accept-Ranges", "bytes"),
             validators[0],
             validators[1],
+            (
+                "Content-Range",
+                content_range.as_deref().unwrap_or_default(),
+            ),
         ];
-        if let Some(cr) = &content_range {
-            extra.push(("Content-Range", cr.as_str()));
-        }
-        self.send(t, ctx, status, &extra, Body::File { file, start, len });
+        let n = if content_range.is_some() { 5 } else { 4 };
+        let extra = extra.get(..n).unwrap_or_default();
+        self.send(t, ctx, status, extra, Body::File { file, start, len });
     }
 
     /// Sends an error response and closes the connection.
@@ -350,9 +373,9 @@ impl HttpConn {
         let mut persist = ctx.persist;
         let mut sent = 0;
         match body {
-            Body::None => t.write(&response::head(status, 0, extra, persist)),
+            Body::None => t.write(&response::head(status, 0, extra, persist, 0)),
             Body::Bytes(b) => {
-                let mut out = response::head(status, b.len() as u64, extra, persist);
+                let mut out = response::head(status, b.len() as u64, extra, persist, b.len());
                 if !ctx.head_only {
                     out.extend_from_slice(b);
                     sent = b.len() as u64;
@@ -361,7 +384,12 @@ impl HttpConn {
             }
             Body::File { file, start, len } => {
                 let small = len <= self.shared.opts.small_file;
-                let mut out = response::head(status, len, extra, persist);
+                let inline = if small && !ctx.head_only {
+                    usize::try_from(len).unwrap_or(0)
+                } else {
+                    0
+                };
+                let mut out = response::head(status, len, extra, persist, inline);
                 if ctx.head_only {
                     t.write(&out);
                 } else if small {
@@ -466,10 +494,25 @@ impl Protocol for HttpConn {
     }
 
     fn timer_fired(&mut self, id: TimerId, t: &mut dyn Transport) {
-        if self.timer != Some(id) || self.done {
+        let Some((armed, set_for)) = self.timer else {
+            return;
+        };
+        if armed != id || self.done {
             return;
         }
         self.timer = None;
+        let Some(deadline) = self.deadline else {
+            return; // nothing was due any more
+        };
+        if deadline != set_for {
+            // A later head is awaited than the one this timer was set for.
+            let rest = deadline.saturating_duration_since(Instant::now());
+            if !rest.is_zero() {
+                self.timer = Some((t.call_later(rest), deadline));
+                return;
+            }
+        }
+        self.deadline = None;
         if self.buf.is_empty() {
             if t.buffered() > 0 {
                 // Still sending the last response: the client is not idle yet.

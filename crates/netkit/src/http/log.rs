@@ -1,6 +1,7 @@
 //! The access log: one [`AccessRecord`] per request, formatted like Python's
 //! `http.server` and sent to a sink ([`AccessLog`]); by default `tracing::info!`.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,20 +23,63 @@ pub struct AccessRecord {
     pub time: SystemTime,
 }
 
+impl AccessRecord {
+    /// Appends the log line (without a newline) to `out`: the same text as
+    /// [`Display`](fmt::Display), written without the formatting machinery, for
+    /// sinks that log every request.
+    pub fn write_to(&self, out: &mut String) {
+        out.push_str(&self.client);
+        out.push_str(" - - [");
+        push_log_date(out, self.time);
+        out.push_str("] \"");
+        let plain = self
+            .request_line
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\'' | b'\\'));
+        if plain {
+            out.push_str(&self.request_line);
+        } else {
+            out.extend(self.request_line.escape_default());
+        }
+        out.push_str("\" ");
+        push_u64(out, u64::from(self.status));
+        out.push(' ');
+        push_u64(out, self.bytes);
+        out.push(' ');
+        // Milliseconds with one decimal, rounded half up.
+        let tenths = (self.duration.as_micros() + 50) / 100;
+        push_u64(out, u64::try_from(tenths / 10).unwrap_or(u64::MAX));
+        out.push('.');
+        push_u64(out, (tenths % 10) as u64);
+        out.push_str("ms");
+    }
+}
+
 impl fmt::Display for AccessRecord {
     /// `127.0.0.1 - - [22/Nov/2026 00:29:06] "GET /x HTTP/1.1" 200 1234 0.3ms`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.duration.as_secs_f64() * 1000.0;
-        write!(
-            f,
-            "{} - - [{}] \"{}\" {} {} {:.1}ms",
-            self.client,
-            log_date(self.time),
-            self.request_line.escape_default(),
-            self.status,
-            self.bytes,
-            ms
-        )
+        let mut line = String::with_capacity(96);
+        self.write_to(&mut line);
+        f.write_str(&line)
+    }
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(i..).unwrap_or_default() {
+        out.push(char::from(d));
     }
 }
 
@@ -75,22 +119,40 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// `22/Nov/2026 00:29:06` (UTC), the date format of `http.server`'s log.
+#[cfg(test)]
 fn log_date(t: SystemTime) -> String {
+    let mut s = String::new();
+    push_log_date(&mut s, t);
+    s
+}
+
+/// Appends `t` as `22/Nov/2026 00:29:06` (UTC), formatted at most once a second
+/// per thread.
+fn push_log_date(out: &mut String, t: SystemTime) {
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let month = MONTHS.get(m.saturating_sub(1) as usize).unwrap_or(&"Jan");
-    format!(
-        "{d:02}/{month}/{y} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let (days, rem) = (secs / 86_400, secs % 86_400);
+            let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
+            let month = MONTHS.get(m.saturating_sub(1) as usize).unwrap_or(&"Jan");
+            cache.1 = format!(
+                "{d:02}/{month}/{y} {:02}:{:02}:{:02}",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60
+            );
+            cache.0 = secs;
+        }
+        out.push_str(&cache.1);
+    });
 }
 
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -124,6 +186,24 @@ mod tests {
     }
 
     #[test]
+    fn durations_round_to_a_tenth_and_numbers_are_whole() {
+        let mut rec = AccessRecord {
+            client: "::1".into(),
+            request_line: "HEAD / HTTP/1.0".into(),
+            status: 304,
+            bytes: 0,
+            duration: Duration::from_micros(12_349),
+            time: UNIX_EPOCH,
+        };
+        assert!(rec
+            .to_string()
+            .ends_with("\"HEAD / HTTP/1.0\" 304 0 12.3ms"));
+        rec.duration = Duration::from_micros(12_350);
+        rec.bytes = u64::MAX;
+        assert!(rec.to_string().ends_with(" 18446744073709551615 12.4ms"));
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(log_date(UNIX_EPOCH), "01/Jan/1970 00:00:00");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
@@ -141,5 +221,10 @@ mod tests {
             time: UNIX_EPOCH,
         };
         assert!(rec.to_string().contains("GET /\\u{1b}[31m"));
+        let quoted = AccessRecord {
+            request_line: "GET /\"q\" HTTP/1.1".into(),
+            ..rec
+        };
+        assert!(quoted.to_string().contains("\"GET /\\\"q\\\" HTTP/1.1\""));
     }
 }

@@ -1,6 +1,7 @@
 //! MIME types from file extensions: a table of the common ones, with
 //! `application/octet-stream` for the rest. Text types carry `; charset=utf-8`.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Extension (lowercase) to MIME type, text types with their charset.
@@ -64,11 +65,59 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 /// assert_eq!(content_type("noext".as_ref()), "application/octet-stream");
 /// ```
 pub fn content_type(path: &Path) -> &'static str {
-    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
-        return OCTET_STREAM;
+    // The extension as `Path::extension` sees it: after the last dot of the last
+    // component, unless that dot starts the name (`.bashrc`).
+    let bytes = path.as_os_str().as_bytes();
+    let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+    let ext = match memchr::memrchr(b'.', name) {
+        Some(dot) if dot > 0 => name.get(dot + 1..).unwrap_or_default(),
+        _ => return OCTET_STREAM,
     };
+    let mut lower = [0u8; 8];
+    let Some(slot) = lower.get_mut(..ext.len()) else {
+        return OCTET_STREAM; // longer than any known extension
+    };
+    for (l, b) in slot.iter_mut().zip(ext) {
+        *l = b.to_ascii_lowercase();
+    }
     TABLE
         .iter()
-        .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+        .find(|(e, _)| e.as_bytes() == &*slot)
         .map_or(OCTET_STREAM, |(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table lookup by `Path::extension`, as the reference.
+    fn by_extension(path: &Path) -> &'static str {
+        let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+            return OCTET_STREAM;
+        };
+        TABLE
+            .iter()
+            .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+            .map_or(OCTET_STREAM, |(_, t)| t)
+    }
+
+    #[test]
+    fn extensions_are_found_as_path_extension_finds_them() {
+        for p in [
+            "a/INDEX.HTML",
+            "x.png",
+            "noext",
+            ".bashrc",
+            "dir.d/file",
+            "archive.tar.gz",
+            "file.",
+            "..",
+            "a/.hidden.css",
+            "weird.WOFF2",
+            "long.extension-name",
+            "/abs/path/Photo.JPeG",
+        ] {
+            assert_eq!(content_type(p.as_ref()), by_extension(p.as_ref()), "{p}");
+        }
+    }
 }

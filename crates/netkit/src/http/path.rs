@@ -83,8 +83,9 @@ pub(crate) fn parse_target(target: &str) -> Result<Target, Refusal> {
     if raw_path.contains('\\') {
         return Err(Refusal::Forbidden("backslash"));
     }
-    let mut rel = PathBuf::new();
-    let mut url_path = String::from("/");
+    let mut rel = PathBuf::with_capacity(raw_path.len());
+    let mut url_path = String::with_capacity(raw_path.len() + 1);
+    url_path.push('/');
     for seg in raw_path.split('/') {
         let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(seg).into();
         match &*decoded {

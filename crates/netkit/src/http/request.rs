@@ -23,7 +23,13 @@ pub(crate) struct Head {
 impl Head {
     /// `GET /x HTTP/1.1`, for the access log.
     pub(crate) fn request_line(&self) -> String {
-        format!("{} {} HTTP/1.{}", self.method, self.target, self.minor)
+        let mut line = String::with_capacity(self.method.len() + self.target.len() + 10);
+        line.push_str(&self.method);
+        line.push(' ');
+        line.push_str(&self.target);
+        line.push_str(" HTTP/1.");
+        line.push(char::from(b'0' + self.minor % 10));
+        line
     }
 }
 
@@ -38,6 +44,9 @@ pub(crate) enum Parsed {
     Error(u16, &'static str),
 }
 
+/// Header slots kept on the stack for a first parse.
+const STACK_HEADERS: usize = 24;
+
 /// Parses a request head at the start of `buf`.
 pub(crate) fn parse(buf: &[u8], opts: &HttpOptions) -> Parsed {
     match memchr::memchr(b'\n', buf) {
@@ -47,9 +56,21 @@ pub(crate) fn parse(buf: &[u8], opts: &HttpOptions) -> Parsed {
         }
         _ => {}
     }
-    let mut headers = vec![httparse::EMPTY_HEADER; opts.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
-    let n = match req.parse(buf) {
+    // Most requests fit the header slots on the stack; one with more headers is
+    // parsed again with the configured limit.
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let slots = stack
+        .get_mut(..opts.max_headers.min(STACK_HEADERS))
+        .unwrap_or_default();
+    let mut req = httparse::Request::new(slots);
+    let mut result = req.parse(buf);
+    if matches!(result, Err(httparse::Error::TooManyHeaders)) && opts.max_headers > STACK_HEADERS {
+        heap.resize(opts.max_headers, httparse::EMPTY_HEADER);
+        req = httparse::Request::new(&mut heap);
+        result = req.parse(buf);
+    }
+    let n = match result {
         Ok(httparse::Status::Partial) if buf.len() > opts.max_header_bytes => {
             return Parsed::Error(431, "request head too large")
         }
@@ -185,6 +206,16 @@ mod tests {
         assert_eq!(e(&long.as_bytes()[..8500]), 414);
         let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
         assert_eq!(e(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()), 431);
+        // More headers than the stack slots, within the limit: parsed.
+        let some: String = (0..99).map(|i| format!("X-{i}: v\r\n")).collect();
+        let req = format!("GET / HTTP/1.1\r\n{some}Range: bytes=1-2\r\n\r\n");
+        match parse(req.as_bytes(), &HttpOptions::default()) {
+            Parsed::Complete(head, n) => {
+                assert_eq!(n, req.len());
+                assert_eq!(head.range.as_deref(), Some("bytes=1-2"));
+            }
+            other => panic!("{other:?}"),
+        }
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(8400));
         assert_eq!(e(big.as_bytes()), 431);
         assert_eq!(e(&big.as_bytes()[..8300]), 431);

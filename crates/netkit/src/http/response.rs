@@ -2,9 +2,9 @@
 //! redirects). File bodies are queued by the connection.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::log::{civil_from_days, push_u64};
 use super::SERVER;
 
 /// The reason phrase for a status the service sends.
@@ -39,26 +39,36 @@ pub(crate) enum Persist {
 }
 
 /// A response head: status line, the common headers (`Server`, `Date`,
-/// `Content-Length`, `Connection`) and `extra`.
+/// `Content-Length`, `Connection`) and `extra`. Built by appending (no
+/// formatting machinery: this runs once per request), with room for `body`
+/// more bytes after it, so a small body joins it without growing the buffer.
 pub(crate) fn head(
     status: u16,
     content_length: u64,
     extra: &[(&str, &str)],
     persist: Persist,
+    body: usize,
 ) -> Vec<u8> {
-    let mut s = String::with_capacity(256);
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status} {}\r\nServer: {SERVER}\r\nDate: ",
-        reason(status)
-    );
+    let mut s = String::with_capacity(256 + body);
+    s.push_str("HTTP/1.1 ");
+    push_u64(&mut s, u64::from(status));
+    s.push(' ');
+    s.push_str(reason(status));
+    s.push_str("\r\nServer: ");
+    s.push_str(SERVER);
+    s.push_str("\r\nDate: ");
     push_date(&mut s);
     s.push_str("\r\n");
     for (name, value) in extra {
-        let _ = write!(s, "{name}: {value}\r\n");
+        s.push_str(name);
+        s.push_str(": ");
+        s.push_str(value);
+        s.push_str("\r\n");
     }
     if status != 304 {
-        let _ = write!(s, "Content-Length: {content_length}\r\n");
+        s.push_str("Content-Length: ");
+        push_u64(&mut s, content_length);
+        s.push_str("\r\n");
     }
     match persist {
         Persist::KeepAlive { http10: true } => s.push_str("Connection: keep-alive\r\n"),
@@ -74,16 +84,63 @@ fn push_date(s: &mut String) {
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != secs {
-            cache.1 = httpdate::fmt_http_date(now);
+            cache.1 = http_date(secs);
             cache.0 = secs;
         }
         s.push_str(&cache.1);
     });
+}
+
+/// `secs` since the epoch as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`),
+/// the form `Date` and `Last-Modified` use.
+pub(crate) fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    let mut s = String::with_capacity(29);
+    // 1970-01-01 was a Thursday.
+    s.push_str(DAYS.get(((days + 4) % 7) as usize).unwrap_or(&"Thu"));
+    s.push_str(", ");
+    push_2(&mut s, u64::from(d));
+    s.push(' ');
+    s.push_str(MONTHS.get(m.saturating_sub(1) as usize).unwrap_or(&"Jan"));
+    s.push(' ');
+    push_u64(&mut s, u64::try_from(y).unwrap_or(0));
+    s.push(' ');
+    push_2(&mut s, rem / 3600);
+    s.push(':');
+    push_2(&mut s, rem % 3600 / 60);
+    s.push(':');
+    push_2(&mut s, rem % 60);
+    s.push_str(" GMT");
+    s
+}
+
+/// Appends a number below 100 as two digits.
+fn push_2(s: &mut String, n: u64) {
+    s.push(char::from(b'0' + (n / 10 % 10) as u8));
+    s.push(char::from(b'0' + (n % 10) as u8));
+}
+
+/// Appends `n` in lowercase hex.
+pub(crate) fn push_hex(s: &mut String, n: u64) {
+    let mut started = false;
+    for shift in (0..16).rev() {
+        let digit = (n >> (shift * 4)) & 0xf;
+        if digit != 0 || started || shift == 0 {
+            started = true;
+            s.push(char::from(b"0123456789abcdef"[digit as usize]));
+        }
+    }
 }
 
 /// The HTML body of an error response, in the shape of `http.server`'s.
@@ -112,12 +169,26 @@ mod tests {
 
     #[test]
     fn heads() {
-        let h = String::from_utf8(head(200, 5, &[("ETag", "\"1\"")], Persist::Close)).unwrap();
+        let h = String::from_utf8(head(200, 5, &[("ETag", "\"1\"")], Persist::Close, 0)).unwrap();
         assert!(h.starts_with("HTTP/1.1 200 OK\r\nServer: netkit/"));
         assert!(h.contains("\r\nETag: \"1\"\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"));
-        let h = String::from_utf8(head(304, 0, &[], Persist::KeepAlive { http10: true })).unwrap();
+        let h =
+            String::from_utf8(head(304, 0, &[], Persist::KeepAlive { http10: true }, 0)).unwrap();
         assert!(!h.contains("Content-Length"));
         assert!(h.ends_with("Connection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn dates_and_hex_match_the_reference_formatters() {
+        for secs in [0u64, 784_111_777, 951_782_400, 1_795_307_346, 4_102_444_799] {
+            let t = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            assert_eq!(http_date(secs), httpdate::fmt_http_date(t), "{secs}");
+        }
+        for n in [0u64, 1, 0xf, 0x10, 0xdead_beef, u64::MAX] {
+            let mut s = String::new();
+            push_hex(&mut s, n);
+            assert_eq!(s, format!("{n:x}"));
+        }
     }
 
     #[test]
