@@ -12,6 +12,7 @@ pub mod dump;
 pub mod eof;
 pub mod exec;
 pub mod front;
+pub mod reactor;
 pub mod tls;
 
 use std::io::{self, Read, Write};
