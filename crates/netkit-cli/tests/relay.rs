@@ -208,16 +208,18 @@ fn unix_listen_to_tcp_target_passes_half_close_both_ways() {
     let listen = format!("unix://{}", front.display());
     let r = relay(&[&listen, &target.local_addr().unwrap().to_string()]);
     assert_eq!(r.addr("unix"), listen);
-    let clients: Vec<UnixStream> = (0..3)
+    // Three sessions open at once; each client's target connection is accepted
+    // before the next client connects, so they pair up.
+    let pairs: Vec<(UnixStream, TcpStream)> = (0..3)
         .map(|_| {
             let u = UnixStream::connect(&front).unwrap();
             u.set_read_timeout(Some(STEP)).unwrap();
-            u
+            let (s, _) = target.accept().unwrap();
+            s.set_read_timeout(Some(STEP)).unwrap();
+            (u, s)
         })
         .collect();
-    for (i, mut u) in clients.into_iter().enumerate() {
-        let (mut s, _) = target.accept().unwrap();
-        s.set_read_timeout(Some(STEP)).unwrap();
+    for (i, (mut u, mut s)) in pairs.into_iter().enumerate() {
         // The client's FIN reaches the target behind its data...
         u.write_all(format!("request {i}").as_bytes()).unwrap();
         u.shutdown(Shutdown::Write).unwrap();
