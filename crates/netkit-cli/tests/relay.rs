@@ -1,7 +1,7 @@
-//! `netkit relay LISTEN TARGET`: many concurrent connections through one relay,
-//! backpressure with bounded memory, every kind of target (TCP, Unix, UDP, stdio),
-//! stdio and UDP as LISTEN (a session per client, closed when idle), and a
-//! target that refuses.
+//! `netkit relay LISTEN TARGET`: many concurrent connections through one relay
+//! on a few threads, backpressure with bounded memory, every kind of target (TCP,
+//! Unix, UDP, stdio), Unix, stdio and UDP as LISTEN (UDP: a session per client,
+//! closed when idle), `--max-conns`, and a target that refuses.
 
 mod util;
 
@@ -36,13 +36,18 @@ fn tcp_round_trip(addr: &str, data: &[u8]) -> Vec<u8> {
     round_trip(c, data, move |_| c2.shutdown(Shutdown::Write).unwrap())
 }
 
-fn rss_kib(pid: i32) -> u64 {
+/// A number field of /proc/PID/status (`VmRSS` in KiB, `Threads`).
+fn status_field(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmRSS")
 }
 
 #[test]
@@ -75,27 +80,79 @@ fn many_concurrent_connections_through_one_relay() {
 }
 
 #[test]
+fn three_hundred_connections_share_a_few_threads() {
+    let echo = Served::start(&[
+        "echo",
+        "--mode",
+        "reactor",
+        "--workers",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let r = relay(&["127.0.0.1:0", &echo.addr("tcp"), "--workers", "2"]);
+    let addr = r.addr("tcp");
+    let payload = |i: usize| -> Vec<u8> {
+        let mut p = format!("client {i}:").into_bytes();
+        p.extend((0..2000u32).map(|j| ((i as u32 * 13 + j) % 251) as u8));
+        p
+    };
+    let mut clients: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let c = TcpStream::connect(&addr).unwrap();
+            c.set_read_timeout(Some(STEP)).unwrap();
+            c
+        })
+        .collect();
+    // Small payloads fit the socket buffers: writing them all first cannot block.
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(&payload(i)).unwrap();
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let want = payload(i);
+        let mut got = vec![0u8; want.len()];
+        c.read_exact(&mut got).unwrap();
+        assert!(got == want, "client {i} got another payload back");
+    }
+    // Every session is open now, each with its client and its target connection.
+    let threads = status_field(r.pid(), "Threads");
+    assert!(
+        threads < 16,
+        "the relay runs {threads} threads for 300 sessions"
+    );
+    assert!(r.fd_count() >= 600, "{} descriptors", r.fd_count());
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"", "client {i}");
+    }
+}
+
+#[test]
 fn a_slow_target_slows_the_client_and_memory_stays_bounded() {
     let target = TcpListener::bind("127.0.0.1:0").unwrap();
     let r = relay(&["127.0.0.1:0", &target.local_addr().unwrap().to_string()]);
     let mut client = TcpStream::connect(r.addr("tcp")).unwrap();
     let (mut slow, _) = target.accept().unwrap();
-    // The target reads nothing yet: the client's writes must stall long before
-    // 256 MiB, because the relay only holds a fixed buffer per direction.
+    // The target reads nothing yet: of the 64 MiB the client tries to send, the
+    // writes must stall well before the end, because the relay holds a bounded
+    // amount per direction (the rest sits in the kernels' socket buffers).
     client
         .set_write_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let chunk = vec![7u8; 64 * 1024];
     let mut sent = 0usize;
-    let limit = 256 << 20;
-    loop {
+    let limit = 64 << 20;
+    let deadline = Instant::now() + STEP;
+    while sent < limit && Instant::now() < deadline {
         match client.write(&chunk) {
             Ok(n) => sent += n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
             Err(e) => panic!("write failed: {e}"),
         }
-        assert!(sent < limit, "the relay swallowed {sent} bytes");
     }
+    assert!(sent < limit, "the relay swallowed {sent} bytes");
     let rss = rss_kib(r.pid());
     assert!(
         rss < 64 * 1024,
@@ -141,6 +198,107 @@ fn unix_to_tcp_and_tcp_to_unix() {
         u2.shutdown(Shutdown::Write).unwrap()
     });
     assert_eq!(got, b"VIA UNIX\n");
+}
+
+#[test]
+fn unix_listen_to_tcp_target_passes_half_close_both_ways() {
+    let dir = TempDir::new("relay-unix-listen");
+    let front = dir.path("front.sock");
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("unix://{}", front.display());
+    let r = relay(&[&listen, &target.local_addr().unwrap().to_string()]);
+    assert_eq!(r.addr("unix"), listen);
+    // Three sessions open at once; each client's target connection is accepted
+    // before the next client connects, so they pair up.
+    let pairs: Vec<(UnixStream, TcpStream)> = (0..3)
+        .map(|_| {
+            let u = UnixStream::connect(&front).unwrap();
+            u.set_read_timeout(Some(STEP)).unwrap();
+            let (s, _) = target.accept().unwrap();
+            s.set_read_timeout(Some(STEP)).unwrap();
+            (u, s)
+        })
+        .collect();
+    for (i, (mut u, mut s)) in pairs.into_iter().enumerate() {
+        // The client's FIN reaches the target behind its data...
+        u.write_all(format!("request {i}").as_bytes()).unwrap();
+        u.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, format!("request {i}"));
+        // ...the target still answers, and its FIN reaches the client.
+        s.write_all(format!("answer {i}").as_bytes()).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut back = String::new();
+        u.read_to_string(&mut back).unwrap();
+        assert_eq!(back, format!("answer {i}"));
+    }
+}
+
+#[test]
+fn connections_over_max_conns_are_closed_at_once() {
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let r = relay(&[
+        "127.0.0.1:0",
+        &target.local_addr().unwrap().to_string(),
+        "--max-conns",
+        "1",
+    ]);
+    let mut first = TcpStream::connect(r.addr("tcp")).unwrap();
+    first.set_read_timeout(Some(STEP)).unwrap();
+    let (mut s, _) = target.accept().unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    first.write_all(b"one").unwrap();
+    let mut got = [0u8; 3];
+    s.read_exact(&mut got).unwrap();
+    // The second connection finds the relay full: closed, never relayed.
+    let mut second = TcpStream::connect(r.addr("tcp")).unwrap();
+    second.set_read_timeout(Some(STEP)).unwrap();
+    let mut rest = Vec::new();
+    match second.read_to_end(&mut rest) {
+        Ok(_) => assert_eq!(rest, b""),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+    }
+    assert!(
+        r.wait_log("connection 2 from 127.0.0.1:", STEP)
+            && r.log().contains("over --max-conns, closed"),
+        "{}",
+        r.log()
+    );
+    // Once the first session ends, a new connection is relayed.
+    first.shutdown(Shutdown::Write).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    first.read_to_end(&mut all).unwrap();
+    drop((first, s));
+    // The first session may take a moment to be counted out: a connection
+    // turned away meanwhile is closed without reaching the target, so retry.
+    target.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + STEP;
+    let (mut c, mut s) = loop {
+        let c = TcpStream::connect(r.addr("tcp")).unwrap();
+        let mut accepted = None;
+        for _ in 0..50 {
+            match target.accept() {
+                Ok((s, _)) => {
+                    accepted = Some(s);
+                    break;
+                }
+                Err(_) => thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        if let Some(s) = accepted {
+            break (c, s);
+        }
+        assert!(Instant::now() < deadline, "{}", r.log());
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    c.write_all(b"three").unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"three");
 }
 
 #[test]

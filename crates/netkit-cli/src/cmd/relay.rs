@@ -6,9 +6,12 @@
 //! `pipe::dgram`).
 //! TARGET is any address (TCP, TLS, Unix, UDP, Unix datagram) or `-`; LISTEN
 //! speaks TLS with `--tls-cert/--tls-key` or `--tls-self-signed`. Connections are
-//! relayed concurrently, each on its own threads with a fixed 64 KiB buffer per
-//! direction, so a slow side slows the other and memory stays bounded; half-close
-//! is propagated both ways by the shared EOF model (`pipe::eof`, `docs/eof.md`).
+//! relayed concurrently with bounded memory per direction, so a slow side slows
+//! the other; half-close is propagated both ways by the shared EOF model
+//! (`pipe::eof`, `docs/eof.md`). A stream LISTEN without TLS to a stream TARGET
+//! that is not `tls://` runs on the reactor (`pipe::reactor`, a few event loops
+//! for all sessions); every other combination runs each session on its own
+//! threads with a fixed 64 KiB buffer per direction (`pipe::run`).
 //! With TARGET `-`, connections are relayed one after another (there is one stdin).
 //! A datagram TARGET never reaches end-of-file, so `--eof half` means `wait:1s`
 //! for it.
@@ -51,6 +54,10 @@ pub struct Args {
     /// Relay at most N connections at once; more are closed at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_conns: usize,
+    /// Event loops for a stream LISTEN to a stream TARGET without TLS (0: one
+    /// per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub workers: usize,
     /// End-of-file handling and traffic dumps.
     #[command(flatten)]
     pub pipe: PipeArgs,
@@ -134,6 +141,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("relay failed")?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let (None, Target::Addr(target_addr, None)) = (&tls_server, &target) {
+        if target_addr.is_stream() {
+            pipe::reactor::serve(pipe::reactor::Options {
+                listen: addr,
+                target: target_addr.clone(),
+                timeout: args.timeout,
+                max_conns: args.max_conns,
+                workers: args.workers,
+                pipe: pipe_args.pipe(),
+                dumper,
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let listener = Listener::bind(&addr, &ListenOptions::default())
         .with_context(|| format!("cannot listen on {addr}"))?;
     eprintln!("listening on {}", listener.local_address());
@@ -215,7 +236,13 @@ impl Job {
         };
         let b = match &self.target {
             Target::Stdio => Endpoint::stdio(),
-            Target::Addr(addr, tls) => open_target(addr, tls.as_ref(), self.timeout)?,
+            Target::Addr(addr, tls) => {
+                let b = open_target(addr, tls.as_ref(), self.timeout)?;
+                if let Some(t) = &self.trace {
+                    t.dumper.note(self.conn, &format!("connected to {addr}"));
+                }
+                b
+            }
         };
         let a = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
         pipe::run(a, b, self.pipe.pipe(), self.trace)?;

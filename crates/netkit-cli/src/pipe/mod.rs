@@ -5,12 +5,15 @@
 //! with one thread per direction and a fixed 64 KiB buffer each, so a slow writer
 //! blocks its reader (backpressure) and memory per session stays bounded. The
 //! session's own thread applies the pipe's actions and its `wait:` deadline.
-//! [`dump::Dumper`] shows the traffic. Datagram endpoints are not here.
+//! [`reactor`] drives the same `Pipe` for `relay`'s stream-to-stream sessions on
+//! the event loops instead. [`dump::Dumper`] shows the traffic. Datagram
+//! endpoints are not here.
 
 pub mod dgram;
 pub mod dump;
 pub mod eof;
 pub mod exec;
+pub mod reactor;
 pub mod tls;
 
 use std::io::{self, Read, Write};
