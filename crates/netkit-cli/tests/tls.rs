@@ -258,6 +258,48 @@ fn relay_terminates_and_originates_tls() {
     let mut got = String::new();
     c.read_to_string(&mut got).unwrap();
     assert_eq!(got, "PLAIN IN, PLAIN OUT\n");
+    // Many sessions at once through both relays, each intact.
+    let clients: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = back.addr("tcp");
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(STEP)).unwrap();
+                let line = format!("client {i} {}\n", "x".repeat(i * 1000));
+                c.write_all(line.as_bytes()).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                let mut got = String::new();
+                c.read_to_string(&mut got).unwrap();
+                assert_eq!(got, line.to_uppercase());
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // A target whose certificate the relay does not trust: the client is
+    // closed and the relay says why.
+    let other = make_pki(&dir, "other", &["localhost"]);
+    let mut cmd = Command::new(util::netkit());
+    cmd.args([
+        "relay",
+        "127.0.0.1:0",
+        &format!("tls://localhost:{}", port(&front)),
+        "--cacert",
+        path(&other.ca),
+    ]);
+    let distrust = Served::spawn(cmd, 1);
+    let mut c = TcpStream::connect(distrust.addr("tcp")).unwrap();
+    c.set_read_timeout(Some(STEP)).unwrap();
+    let _ = c.write_all(b"never delivered\n");
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    assert!(got.is_empty());
+    assert!(
+        distrust.wait_log("TLS handshake failed: invalid peer certificate", STEP),
+        "{}",
+        distrust.log()
+    );
 }
 
 /// A client written like the seeds', with Python's `ssl`: connects to

@@ -8,9 +8,9 @@
 //! speaks TLS with `--tls-cert/--tls-key` or `--tls-self-signed`. Connections are
 //! relayed concurrently with bounded memory per direction, so a slow side slows
 //! the other; half-close is propagated both ways by the shared EOF model
-//! (`pipe::eof`, `docs/eof.md`). A stream LISTEN without TLS to a stream TARGET
-//! that is not `tls://` runs on the reactor (`pipe::reactor`, a few event loops
-//! for all sessions); every other combination runs each session on its own
+//! (`pipe::eof`, `docs/eof.md`). A stream LISTEN to a stream TARGET (TLS on
+//! either side or not) runs on the reactor (`pipe::reactor`, a few event loops
+//! for all sessions); a stdio or datagram end runs each session on its own
 //! threads with a fixed 64 KiB buffer per direction (`pipe::run`).
 //! With TARGET `-`, connections are relayed one after another (there is one stdin).
 //! A datagram TARGET never reaches end-of-file, so `--eof half` means `wait:1s`
@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use crate::duration::parse_duration;
@@ -141,8 +142,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("relay failed")?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let (None, Target::Addr(target_addr, None)) = (&tls_server, &target) {
+    if let Target::Addr(target_addr, tls) = &target {
         if target_addr.is_stream() {
+            let tls_client = match tls {
+                Some(t) => {
+                    let name = ServerName::try_from(t.host.clone())
+                        .map_err(|e| anyhow::anyhow!("invalid TLS server name {}: {e}", t.host))?;
+                    Some((t.config.clone(), name))
+                }
+                None => None,
+            };
             pipe::reactor::serve(pipe::reactor::Options {
                 listen: addr,
                 target: target_addr.clone(),
@@ -151,6 +160,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 workers: args.workers,
                 pipe: pipe_args.pipe(),
                 dumper,
+                tls_server,
+                tls_client,
             })?;
             return Ok(ExitCode::SUCCESS);
         }

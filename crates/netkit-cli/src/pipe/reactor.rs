@@ -26,9 +26,11 @@
 //!   made (the reactor's contract for failed client connections); A then tries
 //!   TARGET's next address within `--timeout`, or logs and closes.
 //!
-//! TLS ends are not here: they stay on the thread path. Both ends only speak to a
-//! [`Transport`], so a TLS end is a Protocol wrapper around [`End`] (see
-//! [`Relay::outbound`] and the listen factory in [`serve`]).
+//! TLS on either side is `netkit::protocol::tls` around an [`End`]: a TLS
+//! LISTEN wraps each accepted end in a server session, a `tls://` TARGET wraps B
+//! in a client session (certificate checked as `--cacert`/`--insecure` say, SNI
+//! from TARGET's host). B is made only once its handshake is done, so a refused
+//! certificate is a failed connect, reported with the TLS error.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -38,10 +40,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use netkit::net::Address;
-use netkit::protocol::{CloseReason, ConnInfo, Mailbox, PeerAddr, Protocol, TimerId, Transport};
+use netkit::protocol::tls::{TlsFactory, TlsProtocol};
+use netkit::protocol::{
+    CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport,
+};
 use netkit::reactor::{
     raise_nofile_limit, ConnectHandle, ConnectTo, Handle, Reactor, ReactorConfig,
 };
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
 
 use super::dump::Dumper;
 use super::eof::{Action, Pipe, Side};
@@ -71,6 +78,10 @@ pub struct Options {
     pub pipe: Pipe,
     /// `--dump`.
     pub dumper: Option<Arc<Dumper>>,
+    /// TLS on LISTEN.
+    pub tls_server: Option<Arc<ServerConfig>>,
+    /// TLS to TARGET: the configuration and the name to verify (and send as SNI).
+    pub tls_client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
 /// Runs the relay until the process is stopped.
@@ -91,13 +102,20 @@ pub fn serve(opts: Options) -> anyhow::Result<()> {
         max_conns: opts.max_conns,
         pipe: opts.pipe,
         dumper: opts.dumper,
+        tls_client: opts.tls_client,
         next_conn: AtomicU64::new(0),
         active: AtomicUsize::new(0),
     });
     let r = relay.clone();
-    let local = reactor
-        .listen(&opts.listen, move |info: &ConnInfo| r.inbound(info))
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let inbound = move |info: &ConnInfo| r.inbound(info);
+    let local = match opts.tls_server {
+        Some(config) => {
+            let f = TlsFactory::new(config, inbound);
+            reactor.listen(&opts.listen, move |info: &ConnInfo| f.build(info))
+        }
+        None => reactor.listen(&opts.listen, inbound),
+    }
+    .with_context(|| format!("cannot listen on {}", opts.listen))?;
     eprintln!("listening on {local}");
     reactor.run().context("relay failed")
 }
@@ -128,6 +146,7 @@ struct Relay {
     max_conns: usize,
     pipe: Pipe,
     dumper: Option<Arc<Dumper>>,
+    tls_client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     /// The last connection id given out.
     next_conn: AtomicU64,
     /// Sessions open.
@@ -135,17 +154,22 @@ struct Relay {
 }
 
 impl Relay {
-    /// The Protocol for a connection accepted on LISTEN. A TLS LISTEN would wrap
-    /// it in a server-side TLS Protocol here.
+    /// The Protocol for a connection accepted on LISTEN (inside the TLS session,
+    /// if LISTEN has one).
     fn inbound(self: &Arc<Self>, info: &ConnInfo) -> End {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
         let session = Arc::new(Mutex::new(Session::new(self.pipe.clone())));
         End::new(Side::A, self.clone(), conn, info.peer.clone(), session)
     }
 
-    /// The Protocol for the connection to TARGET; `a` is side A's mailbox. A
-    /// `tls://` TARGET would wrap it in a client-side TLS Protocol here.
-    fn outbound(self: &Arc<Self>, a: &End, a_mailbox: Mailbox) -> End {
+    /// The Protocol for the connection to TARGET, in a TLS client session for a
+    /// `tls://` TARGET; `a_mailbox` is side A's. A TLS session that cannot start
+    /// is an error (B is dropped unmade, so A hears of a failed connect).
+    fn outbound(
+        self: &Arc<Self>,
+        a: &End,
+        a_mailbox: Mailbox,
+    ) -> Result<Box<dyn Protocol>, String> {
         let mut b = End::new(
             Side::B,
             self.clone(),
@@ -154,7 +178,12 @@ impl Relay {
             a.session.clone(),
         );
         b.other = Some(a_mailbox);
-        b
+        match &self.tls_client {
+            None => Ok(Box::new(b)),
+            Some((config, name)) => TlsProtocol::client(config.clone(), name.clone(), b)
+                .map(|p| Box::new(p) as Box<dyn Protocol>)
+                .map_err(|e| format!("cannot start TLS: {e}")),
+        }
     }
 }
 
@@ -241,6 +270,8 @@ struct Session {
     lost: [bool; 2],
     outbound: Outbound,
     connect: Option<ConnectHandle>,
+    /// Why B's connection failed after the socket connected (its TLS handshake).
+    connect_error: Option<String>,
     /// B was connected at some point (the session has a `closed` dump note).
     was_up: bool,
     /// Counted out of the relay's sessions.
@@ -258,6 +289,7 @@ impl Session {
             lost: [false; 2],
             outbound: Outbound::None,
             connect: None,
+            connect_error: None,
             was_up: false,
             finished: false,
             logged: false,
@@ -456,7 +488,14 @@ impl End {
         let timeout = deadline.saturating_duration_since(Instant::now()) / left.max(1);
         let mailbox = t.mailbox();
         lock(&self.session).outbound = Outbound::Connecting;
-        let b = relay.outbound(self, mailbox);
+        let b = match relay.outbound(self, mailbox) {
+            Ok(b) => b,
+            Err(e) => {
+                // B was dropped unmade: its failed connect is on its way to A.
+                lock(&self.session).connect_error = Some(e);
+                return;
+            }
+        };
         // Not under the session lock: a connect that fails at once drops `b`,
         // whose Drop takes the lock.
         let h = relay.handle.connect(to.clone(), b, timeout);
@@ -465,14 +504,18 @@ impl End {
 
     /// A: B's connect failed.
     fn connect_failed(&mut self, t: &mut dyn Transport) {
-        let result = {
+        let (tls_error, result) = {
             let mut st = lock(&self.session);
-            st.connect.take().and_then(|h| h.result())
+            (
+                st.connect_error.take(),
+                st.connect.take().and_then(|h| h.result()),
+            )
         };
-        let err = match result {
-            Some(Err(e)) => e.to_string(),
-            Some(Ok(())) => "the connection was lost".to_string(),
-            None => "the connection attempt was abandoned".to_string(),
+        let err = match (tls_error, result) {
+            (Some(e), _) => e,
+            (None, Some(Err(e))) => e.to_string(),
+            (None, Some(Ok(()))) => "the connection was lost".to_string(),
+            (None, None) => "the connection attempt was abandoned".to_string(),
         };
         self.attempt += 1;
         let in_time = self.connect_deadline.is_some_and(|d| Instant::now() < d);
@@ -647,6 +690,14 @@ impl Protocol for End {
     fn connection_lost(&mut self, reason: &CloseReason) {
         self.closed = true;
         if self.rejected {
+            return;
+        }
+        if self.side == Side::B && !self.made {
+            // B's TLS handshake failed: A reports it with the failed connect
+            // (when B is dropped).
+            if let CloseReason::Error(e) = reason {
+                lock(&self.session).connect_error = Some(format!("TLS handshake failed: {e}"));
+            }
             return;
         }
         let mut st = lock(&self.session);
