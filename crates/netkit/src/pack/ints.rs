@@ -143,7 +143,11 @@ const WIDE: Ext = 2;
 /// without `?`.
 #[derive(Debug, Clone)]
 pub(crate) struct FlatPlan {
-    fields: Box<[FlatField]>,
+    /// The first `n` entries are the values'; kept inline, so a read finds them
+    /// at fixed offsets from the plan.
+    fields: [FlatField; FLAT_MAX_FIELDS],
+    /// The number of values.
+    n: usize,
     /// The record size.
     size: usize,
     big: bool,
@@ -231,10 +235,15 @@ impl FlatPlan {
         };
         let n = fields.len();
         let last = fields.iter().map(|f| f.idx as usize).max().unwrap_or(0);
+        let mut inline = [FlatField::default(); FLAT_MAX_FIELDS];
+        for (d, f) in inline.iter_mut().zip(&fields) {
+            *d = *f;
+        }
         let span = [8, 16, 32, 64].into_iter().find(|&s| last < s);
         let lead = if big { LEAD } else { 0 };
         Some(FlatPlan {
-            fields: fields.into_boxed_slice(),
+            fields: inline,
+            n,
             size,
             big,
             ext,
@@ -260,7 +269,7 @@ impl FlatPlan {
     /// The number of values.
     #[inline(always)]
     pub fn count(&self) -> usize {
-        self.fields.len()
+        self.n
     }
 
     /// Folds `each` over the values of each record of `buf` from `start` (a whole
@@ -273,7 +282,7 @@ impl FlatPlan {
     pub fn fold<B, E: Each<B>>(&self, buf: &[u8], start: usize, init: B, mut each: E) -> B {
         macro_rules! by_count {
             ($big:literal, $ext:expr) => {
-                match self.fields.len() {
+                match self.n {
                     1 => self.fold_n::<$big, $ext, 1, B, E>(buf, start, init, &mut each),
                     2 => self.fold_n::<$big, $ext, 2, B, E>(buf, start, init, &mut each),
                     3 => self.fold_n::<$big, $ext, 3, B, E>(buf, start, init, &mut each),
@@ -339,7 +348,7 @@ impl FlatPlan {
     /// [`FlatPlan::fold`] for any plan, one exact read per record.
     fn fold_any<B, E: Each<B>>(&self, buf: &[u8], mut pos: usize, mut acc: B, each: &mut E) -> B {
         let mut vals = [0i128; FLAT_MAX_FIELDS];
-        let n = self.fields.len().min(FLAT_MAX_FIELDS);
+        let n = self.n.min(FLAT_MAX_FIELDS);
         let size = self.size;
         while let Some(rec) = buf
             .get(pos..pos.saturating_add(size))
@@ -354,14 +363,21 @@ impl FlatPlan {
 
     /// Reads every field of the record `rec` (exactly the record) into `out`.
     fn read_exact_any(&self, rec: &[u8], out: &mut [i128; FLAT_MAX_FIELDS]) {
+        let fields = self.fields();
         match (self.big, self.ext) {
-            (true, UNSIGNED) => exact_slice::<true, UNSIGNED>(&self.fields, rec, out),
-            (true, SIGNED) => exact_slice::<true, SIGNED>(&self.fields, rec, out),
-            (true, _) => exact_slice::<true, WIDE>(&self.fields, rec, out),
-            (false, UNSIGNED) => exact_slice::<false, UNSIGNED>(&self.fields, rec, out),
-            (false, SIGNED) => exact_slice::<false, SIGNED>(&self.fields, rec, out),
-            (false, _) => exact_slice::<false, WIDE>(&self.fields, rec, out),
+            (true, UNSIGNED) => exact_slice::<true, UNSIGNED>(fields, rec, out),
+            (true, SIGNED) => exact_slice::<true, SIGNED>(fields, rec, out),
+            (true, _) => exact_slice::<true, WIDE>(fields, rec, out),
+            (false, UNSIGNED) => exact_slice::<false, UNSIGNED>(fields, rec, out),
+            (false, SIGNED) => exact_slice::<false, SIGNED>(fields, rec, out),
+            (false, _) => exact_slice::<false, WIDE>(fields, rec, out),
         }
+    }
+
+    /// The entries of the values.
+    #[inline(always)]
+    fn fields(&self) -> &[FlatField] {
+        self.fields.get(..self.n).unwrap_or_default()
     }
 
     /// The record at `buf[start..]`, exactly: `None` if it is not inside `buf`.
@@ -431,12 +447,14 @@ fn window<const BIG: bool, const W: usize>(buf: &[u8], start: usize) -> Option<&
 }
 
 /// The word an exact read takes a field from: the 8 bytes of `rec` from `lo`
-/// (little-endian), or for a record under 8 bytes the whole record, zero-padded.
+/// (at most `last`, which is `rec.len() - 8`), little-endian.
 #[inline(always)]
-fn exact_word(rec: &[u8], lo: u32) -> u64 {
-    match rec.get(lo as usize..).and_then(|r| r.first_chunk::<8>()) {
+fn exact_word(rec: &[u8], lo: u32, last: usize) -> u64 {
+    // `lo` is at most `last` already; the `min` shows the compiler the load fits.
+    let at = (lo as usize).min(last);
+    match rec.get(at..).and_then(|r| r.first_chunk::<8>()) {
         Some(w) => u64::from_le_bytes(*w),
-        None => short_word(rec),
+        None => 0,
     }
 }
 
@@ -463,7 +481,8 @@ fn short_word(rec: &[u8]) -> u64 {
     a | b << (8 * (n.min(8) - w.min(n)) as u32)
 }
 
-/// One field of a record, exactly, from its word (see [`exact_word`]).
+/// One field of a record, exactly, from its word (see [`exact_word`] and
+/// [`short_word`]).
 #[inline(always)]
 fn exact_field<const BIG: bool, const EXT: Ext>(f: &FlatField, word: u64) -> i128 {
     let u = if BIG { word.swap_bytes() } else { word };
@@ -476,22 +495,27 @@ fn read_exact<const BIG: bool, const EXT: Ext, const N: usize>(
     fields: &[FlatField; N],
     rec: &[u8],
 ) -> [i128; N] {
-    if rec.len() >= 8 {
-        fields.map(|f| exact_field::<BIG, EXT>(&f, exact_word(rec, f.lo)))
-    } else {
-        let word = short_word(rec);
-        fields.map(|f| exact_field::<BIG, EXT>(&f, word))
-    }
+    let mut out = [0; N];
+    exact_slice::<BIG, EXT>(fields, rec, &mut out);
+    out
 }
 
-/// [`read_exact`] for any number of fields.
+/// [`read_exact`] for any number of fields, into `out`.
+#[inline(always)]
 fn exact_slice<const BIG: bool, const EXT: Ext>(
     fields: &[FlatField],
     rec: &[u8],
-    out: &mut [i128; FLAT_MAX_FIELDS],
+    out: &mut [i128],
 ) {
-    for (f, slot) in fields.iter().zip(out.iter_mut()) {
-        *slot = exact_field::<BIG, EXT>(f, exact_word(rec, f.lo));
+    if let Some(last) = rec.len().checked_sub(8) {
+        for (f, slot) in fields.iter().zip(out.iter_mut()) {
+            *slot = exact_field::<BIG, EXT>(f, exact_word(rec, f.lo, last));
+        }
+    } else {
+        let word = short_word(rec);
+        for (f, slot) in fields.iter().zip(out.iter_mut()) {
+            *slot = exact_field::<BIG, EXT>(f, word);
+        }
     }
 }
 
@@ -506,16 +530,18 @@ fn window_slice<const BIG: bool, const EXT: Ext, const W: usize>(
     }
 }
 
-/// The `N` values of the record at `buf[start..]`, read exactly; `None` if the
-/// record is not inside `buf`.
+/// The `N` values of the record at `buf[start..]` into `out`, read exactly;
+/// `None` if the record is not inside `buf`.
 #[inline(never)]
 fn read_n_exact<const BIG: bool, const EXT: Ext, const N: usize>(
     plan: &FlatPlan,
     buf: &[u8],
     start: usize,
-) -> Option<[i128; N]> {
+    out: &mut [i128; N],
+) -> Option<()> {
     let fields = plan.fields.first_chunk::<N>()?;
-    Some(read_exact::<BIG, EXT, N>(fields, plan.record(buf, start)?))
+    exact_slice::<BIG, EXT>(fields, plan.record(buf, start)?, out);
+    Some(())
 }
 
 /// Every value of the record at `buf[start..]` into `out` (by window when `buf`
@@ -529,11 +555,11 @@ fn read_any<const BIG: bool, const EXT: Ext, const W: usize>(
 ) -> Option<()> {
     if W > 0 {
         if let Some(win) = window::<BIG, W>(buf, start) {
-            window_slice::<BIG, EXT, W>(&plan.fields, win, out);
+            window_slice::<BIG, EXT, W>(plan.fields(), win, out);
             return Some(());
         }
     }
-    exact_slice::<BIG, EXT>(&plan.fields, plan.record(buf, start)?, out);
+    exact_slice::<BIG, EXT>(plan.fields(), plan.record(buf, start)?, out);
     Some(())
 }
 
@@ -556,8 +582,7 @@ fn ints_n<const BIG: bool, const EXT: Ext, const W: usize, const N: usize>(
             return Some(());
         }
     }
-    *out = read_n_exact::<BIG, EXT, N>(plan, buf, start)?;
-    Some(())
+    read_n_exact::<BIG, EXT, N>(plan, buf, start, out)
 }
 
 /// [`IntsFn`] for any number of values.
@@ -569,7 +594,7 @@ fn ints_any<const BIG: bool, const EXT: Ext, const W: usize>(
 ) -> Option<()> {
     let mut vals = [0i128; FLAT_MAX_FIELDS];
     read_any::<BIG, EXT, W>(plan, buf, start, &mut vals)?;
-    let n = plan.fields.len();
+    let n = plan.n;
     out.get_mut(..n)?.copy_from_slice(vals.get(..n)?);
     Some(())
 }
@@ -601,10 +626,12 @@ fn values_n_exact<const BIG: bool, const EXT: Ext, const N: usize>(
     buf: &[u8],
     start: usize,
 ) -> Result<Values, PackError> {
-    match read_n_exact::<BIG, EXT, N>(plan, buf, start) {
-        Some(vals) => Ok(Values::ints::<N>(|k| vals.get(k).copied().unwrap_or(0))),
-        None => Err(plan.short(buf, start)),
-    }
+    let (Some(fields), Some(rec)) = (plan.fields.first_chunk::<N>(), plan.record(buf, start))
+    else {
+        return Err(plan.short(buf, start));
+    };
+    let vals = read_exact::<BIG, EXT, N>(fields, rec);
+    Ok(Values::ints::<N>(|k| vals.get(k).copied().unwrap_or(0)))
 }
 
 /// [`ValuesFn`] for any number of values.
@@ -617,7 +644,7 @@ fn values_any<const BIG: bool, const EXT: Ext, const W: usize>(
     if read_any::<BIG, EXT, W>(plan, buf, start, &mut vals).is_none() {
         return Err(plan.short(buf, start));
     }
-    let n = plan.fields.len();
+    let n = plan.n;
     Ok(vals
         .get(..n)
         .unwrap_or_default()

@@ -15,19 +15,27 @@
 //! `OverflowError`) is a [`PackError`] here; no input makes this module panic, and
 //! repeat counts beyond `isize::MAX` bytes are rejected before anything is allocated.
 //!
-//! Fast paths, fastest first (`bench/pack.sh` measures each against CPython and
-//! hand-written `from_le_bytes` / `from_be_bytes` code):
+//! Unpacking returns [`Values`], which holds up to [`Values::INLINE`] values without
+//! a heap allocation and dereferences to `[Value]`, as Python returns a tuple.
 //!
-//! - [`Struct::for_each_ints`]: a buffer of integer records through a callback, with
-//!   no allocation; the way to stream records (`iter_unpack` speed).
+//! Fast paths, fastest first (`bench/pack.sh` measures each against CPython and
+//! hand-written `from_le_bytes` / `from_be_bytes` code). For a format of up to 16
+//! integer values without `?`, [`Struct::new`] picks reads specialised for its byte
+//! order, signedness, value count and extent: one 8-byte load, a byte swap
+//! (big-endian) and a mask per value, with one bounds check per record.
+//!
+//! - [`Struct::for_each_ints`], and internal iteration over [`Struct::iter_unpack`]
+//!   (`for_each`, `fold`, `sum` and the adapters built on them): a buffer of
+//!   integer records in one loop compiled for the caller's closure, with no
+//!   allocation; the way to stream records. A `for` loop over `iter_unpack` also
+//!   allocates nothing for up to 8 values, but moves each record's [`Values`] out
+//!   of `next`, several times slower.
 //! - [`Struct::unpack_ints_from`] (and [`Record::ints_into`] from
 //!   [`Struct::iter_records`]): one integer record into a caller's `[i128]`, with no
-//!   allocation. For a format of up to 16 integer values without `?`, [`Struct::new`]
-//!   picks a read specialised for its byte order, signedness, field count and
-//!   extent, so a read is one 8-byte load and a mask or byte swap per value.
+//!   allocation.
 //! - [`Struct::unpack_from`] and [`Struct::unpack`] use the same reads for such
-//!   formats, plus the one allocation their `Vec<Value>` needs;
-//!   [`Struct::unpack_into`] reuses a `Vec<Value>`'s capacity across calls instead.
+//!   formats, writing [`Values`] (inline up to 8 values); [`Struct::unpack_into`]
+//!   reuses a `Vec<Value>`'s capacity across calls instead.
 //!
 //! Out of scope: Python objects other than [`Value`]'s four kinds (`bytearray`,
 //! objects with `__index__`), and `str` formats with non-ASCII characters (rejected
@@ -416,8 +424,9 @@ impl Struct {
     /// Calls `f` with the integer values of each consecutive record in `buf`, in
     /// order, and returns the number of records: `iter_unpack` for integer
     /// formats with no allocation per record. This is the fastest way through a
-    /// buffer of records; for formats of up to 16 values without `?`, each record
-    /// is a fixed sequence of loads and shifts.
+    /// buffer of records: for formats of up to 8 values without `?`, one loop
+    /// compiled for `f` reads each record with one bounds check and a load, byte
+    /// swap (big-endian) and mask per value.
     ///
     /// # Errors
     ///
