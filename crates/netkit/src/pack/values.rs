@@ -60,7 +60,7 @@ enum Repr {
 const INLINE: usize = 8;
 
 /// What an unused inline slot holds: a value that owns nothing.
-const FILL: Value = Value::Bool(false);
+const FILL: Value = Value::Int(0);
 
 impl Values {
     /// How many values are stored without a heap allocation.
@@ -99,13 +99,17 @@ impl Values {
             repr: Repr::Inline {
                 len: N as u8,
                 owns: false,
-                vals: ManuallyDrop::new(std::array::from_fn(|k| {
-                    if k < N {
-                        Value::Int(val(k))
-                    } else {
-                        FILL
+                vals: ManuallyDrop::new({
+                    // Every slot an integer, then the first `N` given their values:
+                    // the compiler writes the discriminants as constants.
+                    let mut vals = [FILL; INLINE];
+                    for (k, slot) in vals.iter_mut().take(N).enumerate() {
+                        if let Value::Int(i) = slot {
+                            *i = val(k);
+                        }
                     }
-                })),
+                    vals
+                }),
             },
         }
     }
