@@ -329,9 +329,21 @@ impl FlatPlan {
             acc = each.values(acc, read_exact::<BIG, EXT, N>(&fields, rec));
             pos += size;
         }
-        // Records with a whole window: one bounds check each.
+        // Records with a whole window: one bounds check for two records, then one.
         let lead = if BIG { LEAD } else { 0 };
         let mut rest = buf.get(pos - lead..).unwrap_or_default();
+        while let Some(pair) = rest.first_chunk::<{ 2 * STREAM_WINDOW }>() {
+            let (Some(a), Some(b)) = (
+                pair.first_chunk::<STREAM_WINDOW>(),
+                pair.get(size..)
+                    .and_then(|r| r.first_chunk::<STREAM_WINDOW>()),
+            ) else {
+                break;
+            };
+            acc = each.values(acc, read_window::<BIG, EXT, STREAM_WINDOW, N>(&fields, a));
+            acc = each.values(acc, read_window::<BIG, EXT, STREAM_WINDOW, N>(&fields, b));
+            rest = rest.get(2 * size..).unwrap_or_default();
+        }
         while let Some(win) = rest.first_chunk::<STREAM_WINDOW>() {
             acc = each.values(acc, read_window::<BIG, EXT, STREAM_WINDOW, N>(&fields, win));
             rest = rest.get(size..).unwrap_or_default();
