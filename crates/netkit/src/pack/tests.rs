@@ -724,6 +724,57 @@ fn record_iterators_agree_with_the_item_decoder() {
     }
 }
 
+#[test]
+fn random_integer_formats_agree_with_the_item_decoder() {
+    // Random integer formats (every prefix, pads, 1 to 12 values) over random
+    // buffers: every integer reader, at every offset, against the per-item decoder.
+    const CODES: &[u8] = b"bBhHiIlLqQ";
+    let mut rng = Lcg(0xf00d);
+    for _ in 0..400 {
+        let mut fmt = String::from(["<", ">", "!", "=", "@", ""][(rng.next() % 6) as usize]);
+        for _ in 0..1 + rng.next() % 12 {
+            if rng.next() % 5 == 0 {
+                fmt.push_str(&format!("{}x", rng.next() % 9));
+            }
+            fmt.push(char::from(CODES[(rng.next() as usize) % CODES.len()]));
+        }
+        let s = Struct::new(&fmt).unwrap();
+        let records = (rng.next() % 40) as usize;
+        let buf: Vec<u8> = (0..records * s.size()).map(|_| rng.next() as u8).collect();
+        let mut want = Vec::new();
+        for rec in buf.chunks_exact(s.size()) {
+            let mut one = Vec::new();
+            codec::unpack_record(&s.layout, rec, &mut one).unwrap();
+            want.push(one);
+        }
+        let it = s.iter_unpack(&buf).unwrap();
+        let by_next: Vec<Vec<Value>> = it.clone().map(Values::into_vec).collect();
+        assert_eq!(by_next, want, "{fmt} by next");
+        let by_fold = it.fold(Vec::new(), |mut all, v| {
+            all.push(v.into_vec());
+            all
+        });
+        assert_eq!(by_fold, want, "{fmt} by fold");
+        let mut seen = Vec::new();
+        let n = s
+            .for_each_ints(&buf, |f| {
+                seen.push(f.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>())
+            })
+            .unwrap();
+        assert_eq!((n, &seen), (records, &want), "{fmt} by for_each_ints");
+        let mut out = [0i128; 16];
+        for (k, w) in want.iter().enumerate() {
+            let at = (k * s.size()) as isize;
+            assert_eq!(s.unpack_from(&buf, at).unwrap(), *w, "{fmt} at {at}");
+            assert_eq!(s.unpack_ints_from(&buf, at, &mut out), Ok(w.len()), "{fmt}");
+            let got: Vec<Value> = out[..w.len()].iter().map(|&i| Value::Int(i)).collect();
+            assert_eq!(got, *w, "{fmt} ints at {at}");
+            let rec = &buf[k * s.size()..(k + 1) * s.size()];
+            assert_eq!(s.unpack(rec).unwrap(), *w, "{fmt} unpack");
+        }
+    }
+}
+
 /// [`tuple_repr`] of integers.
 fn ints_repr(v: &[i128]) -> String {
     tuple_repr(&v.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>())
