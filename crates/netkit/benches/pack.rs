@@ -1,7 +1,8 @@
 //! Criterion benches for `netkit::pack`: the ZIP local-header case (`<IIIHH`) through
-//! `unpack_from`, the allocation-free `unpack_ints_from` and a hand-written
-//! `from_le_bytes` baseline; `pack("!I", n)`; and `!HHI` records over 64 MiB through
-//! `iter_unpack`, `unpack_ints_from`, `iter_records` and `for_each_ints`, next to a
+//! `unpack_from` (its `Values` moved into a local, and used in place), the
+//! allocation-free `unpack_ints_from` and a hand-written `from_le_bytes` baseline;
+//! `pack("!I", n)`; and `!HHI` records over 64 MiB through `iter_unpack` (a `for` loop,
+//! and `for_each`), `unpack_ints_from`, `iter_records` and `for_each_ints`, next to a
 //! hand-written `from_be_bytes` loop. Every 64 MiB pass sums all fields of every record.
 //!
 //! `bench/pack.sh` runs these next to `bench/pack_cpython.py` and prints the ratios.
@@ -46,9 +47,19 @@ fn records(len: usize) -> Vec<u8> {
 mod call {
     use super::*;
 
+    /// As a caller writes it: `let v = st.unpack_from(..)?;`, which moves the
+    /// values out of the `Result`.
     #[inline(never)]
-    pub fn unpack_from(st: &Struct, buf: &[u8]) -> Vec<Value> {
-        st.unpack_from(black_box(buf), black_box(14)).unwrap()
+    pub fn unpack_from(st: &Struct, buf: &[u8]) {
+        let v = st.unpack_from(black_box(buf), black_box(14)).unwrap();
+        black_box(&v);
+    }
+
+    /// The values used where `unpack_from` put them, inside the `Result`.
+    #[inline(never)]
+    pub fn unpack_from_in_place(st: &Struct, buf: &[u8]) {
+        let r = st.unpack_from(black_box(buf), black_box(14));
+        black_box(r.as_ref().unwrap());
     }
 
     #[inline(never)]
@@ -88,6 +99,19 @@ mod pass {
                 }
             }
         }
+        sum
+    }
+
+    #[inline(never)]
+    pub fn iter_unpack_for_each(st: &Struct, buf: &[u8]) -> i128 {
+        let mut sum = 0i128;
+        st.iter_unpack(buf).unwrap().for_each(|rec| {
+            for v in &rec {
+                if let Value::Int(i) = v {
+                    sum += i;
+                }
+            }
+        });
         sum
     }
 
@@ -139,7 +163,16 @@ fn zip_header_benches(c: &mut Criterion) {
     let st = Struct::new("<IIIHH").unwrap();
     let mut g = c.benchmark_group("pack");
     g.bench_function("unpack_from_IIIHH", |b| {
-        b.iter(|| st.unpack_from(black_box(&buf), black_box(14)).unwrap())
+        b.iter(|| {
+            let v = st.unpack_from(black_box(&buf), black_box(14)).unwrap();
+            black_box(&v);
+        })
+    });
+    g.bench_function("unpack_from_in_place_IIIHH", |b| {
+        b.iter(|| {
+            let r = st.unpack_from(black_box(&buf), black_box(14));
+            black_box(r.as_ref().unwrap());
+        })
     });
     g.bench_function("unpack_ints_from_IIIHH", |b| {
         let mut out = [0i128; 5];
@@ -174,6 +207,9 @@ fn iter_unpack_bench(c: &mut Criterion) {
     g.bench_function("iter_unpack_HHI_64MiB", |b| {
         b.iter(|| pass::iter_unpack(&st, black_box(&buf)))
     });
+    g.bench_function("iter_unpack_for_each_HHI_64MiB", |b| {
+        b.iter(|| pass::iter_unpack_for_each(&st, black_box(&buf)))
+    });
     g.bench_function("iter_ints_HHI_64MiB", |b| {
         b.iter(|| pass::unpack_ints(&st, black_box(&buf)))
     });
@@ -194,11 +230,13 @@ criterion_group!(benches, zip_header_benches, iter_unpack_bench);
 /// Names accepted by `PACK_CALLGRIND`.
 const CASES: &[&str] = &[
     "unpack_from_IIIHH",
+    "unpack_from_in_place_IIIHH",
     "unpack_ints_from_IIIHH",
     "from_le_bytes_IIIHH",
     "pack_fn_I",
     "struct_pack_I",
     "iter_unpack_HHI",
+    "iter_unpack_for_each_HHI",
     "iter_ints_HHI",
     "iter_records_HHI",
     "for_each_ints_HHI",
@@ -224,12 +262,16 @@ fn callgrind(case: &str, n: usize) {
         };
     }
     match case {
-        "unpack_from_IIIHH" => repeat!(drop(black_box(call::unpack_from(&zip, &header)))),
+        "unpack_from_IIIHH" => repeat!(call::unpack_from(&zip, &header)),
+        "unpack_from_in_place_IIIHH" => repeat!(call::unpack_from_in_place(&zip, &header)),
         "unpack_ints_from_IIIHH" => repeat!(call::unpack_ints_from(&zip, &header, &mut out)),
         "from_le_bytes_IIIHH" => repeat!(black_box(call::from_le_bytes(&header))),
         "pack_fn_I" => repeat!(drop(black_box(call::pack_fn(&v)))),
         "struct_pack_I" => repeat!(drop(black_box(call::struct_pack(&st_i, &v)))),
         "iter_unpack_HHI" => repeat!(sum += pass::iter_unpack(&hhi, black_box(&recs))),
+        "iter_unpack_for_each_HHI" => {
+            repeat!(sum += pass::iter_unpack_for_each(&hhi, black_box(&recs)))
+        }
         "iter_ints_HHI" => repeat!(sum += pass::unpack_ints(&hhi, black_box(&recs))),
         "iter_records_HHI" => repeat!(sum += pass::iter_records(&hhi, black_box(&recs))),
         "for_each_ints_HHI" => repeat!(sum += pass::for_each_ints(&hhi, black_box(&recs))),

@@ -56,11 +56,12 @@ fn same_all(a: &[Value], b: &[Value]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
 }
 
-/// Checks unpacked values against an expectation.
-fn check_values<E: std::fmt::Debug>(
-    got: Result<Vec<Value>, E>,
-    expect: &Json,
-) -> Result<(), String> {
+/// Checks unpacked values (a `Vec<Value>` or a `Values`) against an expectation.
+fn check_values<V, E>(got: Result<V, E>, expect: &Json) -> Result<(), String>
+where
+    V: std::ops::Deref<Target = [Value]> + std::fmt::Debug,
+    E: std::fmt::Debug,
+{
     match (got, expect) {
         (Err(_), Json::String(s)) if s == "error" => Ok(()),
         (Ok(v), Json::String(_)) => Err(format!("expected an error, got {v:?}")),
@@ -201,9 +202,26 @@ fn run(line: &str) -> Result<(), String> {
         }
         "iter_unpack" => {
             let buf = hex(rec["buf"].as_str().unwrap());
+            // `next` (collect) and internal iteration (fold) take different paths.
             let got: Result<Vec<Vec<Value>>, String> = match s.iter_unpack(&buf) {
                 Err(e) => Err(format!("{e:?}")),
-                Ok(it) => Ok(it.collect()),
+                Ok(it) => {
+                    let mut by_next = Vec::new();
+                    for r in it.clone() {
+                        by_next.push(r.into_vec());
+                    }
+                    let by_fold = it.fold(Vec::new(), |mut all, r| {
+                        all.push(r.into_vec());
+                        all
+                    });
+                    if by_next.len() == by_fold.len()
+                        && by_next.iter().zip(&by_fold).all(|(a, b)| same_all(a, b))
+                    {
+                        Ok(by_next)
+                    } else {
+                        return Err(format!("next gives {by_next:?}, fold {by_fold:?}"));
+                    }
+                }
             };
             match (got, expect) {
                 (Err(_), e) if is_error(e) => Ok(()),

@@ -8,7 +8,7 @@
 
 use super::format::{Item, Kind, Layout, Order};
 use super::half::{f64_to_half, half_to_f64};
-use super::{PackError, Value};
+use super::{PackError, Value, Values};
 
 /// Writes `values` into `rec`, which starts with the record (its first
 /// `layout.size` bytes). Zeroes the record first, then writes items in order, as
@@ -185,11 +185,29 @@ fn write_int(dst: &mut [u8], v: i128, order: Order) {
     }
 }
 
+/// Where unpacked values go: a `Vec<Value>` or a [`Values`].
+pub(crate) trait Push {
+    /// Appends one value.
+    fn push_value(&mut self, v: Value);
+}
+
+impl Push for Vec<Value> {
+    fn push_value(&mut self, v: Value) {
+        self.push(v);
+    }
+}
+
+impl Push for Values {
+    fn push_value(&mut self, v: Value) {
+        self.push(v);
+    }
+}
+
 /// Unpacks the record `rec` (exactly `layout.size` bytes) into `out`.
-pub(crate) fn unpack_record(
+pub(crate) fn unpack_record<O: Push>(
     layout: &Layout,
     rec: &[u8],
-    out: &mut Vec<Value>,
+    out: &mut O,
 ) -> Result<(), PackError> {
     for item in &layout.items {
         unpack_item(layout, item, rec, out)?;
@@ -205,15 +223,15 @@ fn get(rec: &[u8], at: usize, len: usize) -> Result<&[u8], PackError> {
         })
 }
 
-fn unpack_item(
+fn unpack_item<O: Push>(
     layout: &Layout,
     item: &Item,
     rec: &[u8],
-    out: &mut Vec<Value>,
+    out: &mut O,
 ) -> Result<(), PackError> {
     let order = layout.order;
     match item.kind {
-        Kind::Bytes => out.push(Value::Bytes(get(rec, item.offset, item.count)?.to_vec())),
+        Kind::Bytes => out.push_value(Value::Bytes(get(rec, item.offset, item.count)?.to_vec())),
         Kind::Pascal => {
             let room = item
                 .count
@@ -221,7 +239,7 @@ fn unpack_item(
                 .ok_or(PackError::ZeroPascal { pos: item.pos })?;
             let len = get(rec, item.offset, 1)?.first().copied().unwrap_or(0);
             let n = usize::from(len).min(room);
-            out.push(Value::Bytes(get(rec, item.offset + 1, n)?.to_vec()));
+            out.push_value(Value::Bytes(get(rec, item.offset + 1, n)?.to_vec()));
         }
         Kind::Signed | Kind::Unsigned | Kind::Ptr => {
             let read = IntRead::for_item(item, order).ok_or(PackError::UnpackSize {
@@ -234,14 +252,14 @@ fn unpack_item(
                     expected: layout.size,
                     got: rec.len(),
                 })?;
-                out.push(Value::Int(v));
+                out.push_value(Value::Int(v));
                 at += item.size;
             }
         }
         _ => {
             let all = get(rec, item.offset, item.count.saturating_mul(item.size))?;
             for src in all.chunks_exact(item.size) {
-                out.push(decode_scalar(item.kind, src, order));
+                out.push_value(decode_scalar(item.kind, src, order));
             }
         }
     }

@@ -15,19 +15,27 @@
 //! `OverflowError`) is a [`PackError`] here; no input makes this module panic, and
 //! repeat counts beyond `isize::MAX` bytes are rejected before anything is allocated.
 //!
-//! Fast paths, fastest first (`bench/pack.sh` measures each against CPython and
-//! hand-written `from_le_bytes` / `from_be_bytes` code):
+//! Unpacking returns [`Values`], which holds up to [`Values::INLINE`] values without
+//! a heap allocation and dereferences to `[Value]`, as Python returns a tuple.
 //!
-//! - [`Struct::for_each_ints`]: a buffer of integer records through a callback, with
-//!   no allocation; the way to stream records (`iter_unpack` speed).
+//! Fast paths, fastest first (`bench/pack.sh` measures each against CPython and
+//! hand-written `from_le_bytes` / `from_be_bytes` code). For a format of up to 16
+//! integer values without `?`, [`Struct::new`] picks reads specialised for its byte
+//! order, signedness, value count and extent: one 8-byte load, a byte swap
+//! (big-endian) and a mask per value, with one bounds check per record.
+//!
+//! - [`Struct::for_each_ints`], and internal iteration over [`Struct::iter_unpack`]
+//!   (`for_each`, `fold`, `sum` and the adapters built on them): a buffer of
+//!   integer records in one loop compiled for the caller's closure, with no
+//!   allocation; the way to stream records. A `for` loop over `iter_unpack` also
+//!   allocates nothing for up to 8 values, but moves each record's [`Values`] out
+//!   of `next`, several times slower.
 //! - [`Struct::unpack_ints_from`] (and [`Record::ints_into`] from
 //!   [`Struct::iter_records`]): one integer record into a caller's `[i128]`, with no
-//!   allocation. For a format of up to 16 integer values without `?`, [`Struct::new`]
-//!   picks a read specialised for its byte order, signedness, field count and
-//!   extent, so a read is one 8-byte load and a mask or byte swap per value.
+//!   allocation.
 //! - [`Struct::unpack_from`] and [`Struct::unpack`] use the same reads for such
-//!   formats, plus the one allocation their `Vec<Value>` needs;
-//!   [`Struct::unpack_into`] reuses a `Vec<Value>`'s capacity across calls instead.
+//!   formats, writing [`Values`] (inline up to 8 values); [`Struct::unpack_into`]
+//!   reuses a `Vec<Value>`'s capacity across calls instead.
 //!
 //! Out of scope: Python objects other than [`Value`]'s four kinds (`bytearray`,
 //! objects with `__index__`), and `str` formats with non-ASCII characters (rejected
@@ -72,6 +80,7 @@ mod value;
 
 #[cfg(test)]
 mod tests;
+mod values;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -80,9 +89,10 @@ use std::rc::Rc;
 pub use error::PackError;
 pub use records::{Record, Records};
 pub use value::Value;
+pub use values::{IntoIter, Values};
 
 use format::Layout;
-use ints::IntPlan;
+use ints::{Each, FlatPlan, IntPlan, FLAT_MAX_FIELDS};
 
 /// A compiled format string, like Python's `struct.Struct`.
 ///
@@ -101,6 +111,8 @@ pub struct Struct {
     layout: Layout,
     /// The plan for [`Struct::unpack_ints_from`], or the first non-integer code.
     ints: Result<IntPlan, PackError>,
+    /// The per-value plan for integer formats of at most 16 values without `?`.
+    flat: Option<FlatPlan>,
     /// Position of the first `0p` item, which CPython cannot unpack.
     zero_pascal: Option<usize>,
 }
@@ -125,6 +137,7 @@ impl Struct {
     pub fn new(fmt: &str) -> Result<Struct, PackError> {
         let layout = format::compile(fmt)?;
         let ints = IntPlan::new(&layout);
+        let flat = FlatPlan::new(&layout);
         let zero_pascal = layout
             .items
             .iter()
@@ -134,6 +147,7 @@ impl Struct {
             format: fmt.to_string(),
             layout,
             ints,
+            flat,
             zero_pascal,
         })
     }
@@ -215,37 +229,35 @@ impl Struct {
         codec::pack_record(&self.layout, rec, values)
     }
 
-    /// Unpacks `buf`, which must be exactly [`Struct::size`] bytes long.
+    /// Unpacks `buf`, which must be exactly [`Struct::size`] bytes long, as
+    /// `struct.unpack`. Up to [`Values::INLINE`] values come back without a heap
+    /// allocation (but for the bytes of `c s p` values).
     ///
     /// # Errors
     ///
     /// [`PackError::UnpackSize`] when the length differs; [`PackError::ZeroPascal`]
     /// for a format with a `0p` item.
-    pub fn unpack(&self, buf: &[u8]) -> Result<Vec<Value>, PackError> {
+    #[inline]
+    pub fn unpack(&self, buf: &[u8]) -> Result<Values, PackError> {
         if buf.len() != self.layout.size {
-            return Err(PackError::UnpackSize {
-                expected: self.layout.size,
-                got: buf.len(),
-            });
+            return Err(self.short(buf.len()));
         }
-        let mut out = Vec::with_capacity(self.capacity(buf.len()));
-        self.decode(buf, &mut out)?;
-        Ok(out)
+        self.values_at(buf, 0)
     }
 
     /// Unpacks the record at `offset` in `buf` (negative counts from the end); the
-    /// buffer may extend past the record, as in CPython's `unpack_from`.
+    /// buffer may extend past the record, as in CPython's `unpack_from`. Up to
+    /// [`Values::INLINE`] values come back without a heap allocation (but for the
+    /// bytes of `c s p` values).
     ///
     /// # Errors
     ///
     /// [`PackError::NotEnoughData`], [`PackError::OffsetOutOfRange`] or
     /// [`PackError::UnpackFromTooSmall`] when the record is not inside `buf`; [`PackError::ZeroPascal`] for `0p`.
-    pub fn unpack_from(&self, buf: &[u8], offset: isize) -> Result<Vec<Value>, PackError> {
+    #[inline]
+    pub fn unpack_from(&self, buf: &[u8], offset: isize) -> Result<Values, PackError> {
         let start = self.record_start(buf.len(), offset)?;
-        let rec = buf.get(start..).unwrap_or_default();
-        let mut out = Vec::with_capacity(self.capacity(rec.len()));
-        self.decode(rec, &mut out)?;
-        Ok(out)
+        self.values_at(buf, start)
     }
 
     /// Like [`Struct::unpack_from`], but clears `out` and appends the values to it,
@@ -262,9 +274,15 @@ impl Struct {
         out: &mut Vec<Value>,
     ) -> Result<(), PackError> {
         let start = self.record_start(buf.len(), offset)?;
-        let rec = buf.get(start..).unwrap_or_default();
         out.clear();
-        self.decode(rec, out)
+        if let Some(flat) = &self.flat {
+            let mut vals = [0i128; FLAT_MAX_FIELDS];
+            flat.read_ints(buf, start, &mut vals)
+                .ok_or_else(|| self.short(buf.len()))?;
+            out.extend(vals.iter().take(flat.count()).map(|&v| Value::Int(v)));
+            return Ok(());
+        }
+        self.decode_into(buf, start, out)
     }
 
     /// Unpacks an integer-only record at `offset` (negative counts from the end) into
@@ -294,21 +312,49 @@ impl Struct {
         offset: isize,
         out: &mut [i128],
     ) -> Result<usize, PackError> {
-        let plan = self.ints.as_ref().map_err(Clone::clone)?;
-        let needed = self.layout.values;
-        if out.len() < needed {
-            return Err(PackError::OutputTooSmall {
-                needed,
-                got: out.len(),
-            });
-        }
+        self.check_ints_output(out.len())?;
         let start = self.record_start(buf.len(), offset)?;
-        plan.read(buf, start, out)
-            .ok_or_else(|| self.short(buf.len()))?;
-        Ok(needed)
+        self.ints_at(buf, start, out)
     }
 
-    /// Iterates over consecutive records in `buf`, as `struct.iter_unpack`.
+    /// Reads the integer record at `buf[start..]` (inside `buf`) into `out`, which
+    /// [`Struct::check_ints_output`] accepted.
+    #[inline]
+    fn ints_at(&self, buf: &[u8], start: usize, out: &mut [i128]) -> Result<usize, PackError> {
+        let ok = match (&self.flat, &self.ints) {
+            (Some(flat), _) => flat.read_ints(buf, start, out),
+            (None, Ok(plan)) => plan.read(buf, start, out),
+            (None, Err(e)) => return Err(e.clone()),
+        };
+        ok.ok_or_else(|| self.short(buf.len()))?;
+        Ok(self.layout.values)
+    }
+
+    /// [`PackError::NotIntegerFormat`] for a format with other codes, and
+    /// [`PackError::OutputTooSmall`] for an output of `len` values that cannot hold
+    /// a record.
+    #[inline]
+    fn check_ints_output(&self, len: usize) -> Result<(), PackError> {
+        if self.flat.is_none() {
+            if let Err(e) = &self.ints {
+                return Err(e.clone());
+            }
+        }
+        let needed = self.layout.values;
+        if len < needed {
+            return Err(PackError::OutputTooSmall { needed, got: len });
+        }
+        Ok(())
+    }
+
+    /// Iterates over consecutive records in `buf`, as `struct.iter_unpack`; each
+    /// record is a [`Values`], with no heap allocation for up to
+    /// [`Values::INLINE`] values (but for the bytes of `c s p` values).
+    ///
+    /// Internal iteration (`for_each`, `fold`, `sum`, `map(..).sum()` and the
+    /// other adapters built on `fold`) over an integer format of up to 8 values
+    /// runs a loop compiled for the caller's closure, as fast as
+    /// [`Struct::for_each_ints`]; a `for` loop calls `next` per record.
     ///
     /// # Errors
     ///
@@ -319,8 +365,13 @@ impl Struct {
     /// ```
     /// use netkit::pack::{Struct, Value};
     /// let s = Struct::new("<h")?;
-    /// let all: Vec<Vec<Value>> = s.iter_unpack(&[1, 0, 2, 0])?.collect();
+    /// let all: Vec<_> = s.iter_unpack(&[1, 0, 2, 0])?.collect();
     /// assert_eq!(all, [[Value::Int(1)], [Value::Int(2)]]);
+    /// let sum: i128 = s
+    ///     .iter_unpack(&[1, 0, 2, 0, 0xff, 0xff])?
+    ///     .map(|rec| rec[0].as_int().unwrap_or(0))
+    ///     .sum();
+    /// assert_eq!(sum, 2);
     /// # Ok::<(), netkit::pack::PackError>(())
     /// ```
     pub fn iter_unpack<'a>(&'a self, buf: &'a [u8]) -> Result<IterUnpack<'a>, PackError> {
@@ -339,7 +390,8 @@ impl Struct {
         }
         Ok(IterUnpack {
             st: self,
-            chunks: buf.chunks_exact(size),
+            buf,
+            pos: 0,
         })
     }
 
@@ -372,8 +424,9 @@ impl Struct {
     /// Calls `f` with the integer values of each consecutive record in `buf`, in
     /// order, and returns the number of records: `iter_unpack` for integer
     /// formats with no allocation per record. This is the fastest way through a
-    /// buffer of records; for formats of up to 16 values without `?`, each record
-    /// is a fixed sequence of loads and shifts.
+    /// buffer of records: for formats of up to 8 values without `?`, one loop
+    /// compiled for `f` reads each record with one bounds check and a load, byte
+    /// swap (big-endian) and mask per value.
     ///
     /// # Errors
     ///
@@ -392,9 +445,13 @@ impl Struct {
         let plan = self.ints.as_ref().map_err(Clone::clone)?;
         self.iter_unpack(buf)?;
         let size = self.layout.size;
+        if let Some(flat) = &self.flat {
+            flat.fold(buf, 0, (), EachInts(f));
+            return Ok(buf.len() / size);
+        }
         // Scratch for formats without a flat plan; such a record is at least one
         // byte per value, so this is never larger than `buf`.
-        let mut scratch = if plan.is_flat() || buf.is_empty() {
+        let mut scratch = if buf.is_empty() {
             Vec::new()
         } else {
             vec![0i128; self.layout.values]
@@ -451,6 +508,7 @@ impl Struct {
         Ok(off as usize)
     }
 
+    #[cold]
     fn short(&self, got: usize) -> PackError {
         PackError::UnpackSize {
             expected: self.layout.size,
@@ -468,45 +526,118 @@ impl Struct {
             .min(len.saturating_add(self.layout.items.len()))
     }
 
-    /// Decodes the record at the start of `rec` (at least `size` bytes long).
-    fn decode(&self, rec: &[u8], out: &mut Vec<Value>) -> Result<(), PackError> {
+    /// Unpacks the record at `buf[start..]`, which is inside `buf`.
+    #[inline]
+    fn values_at(&self, buf: &[u8], start: usize) -> Result<Values, PackError> {
+        match &self.flat {
+            Some(flat) => flat.read_values(buf, start),
+            None => self.values_general(buf, start),
+        }
+    }
+
+    /// [`Struct::values_at`] for formats without a flat plan.
+    #[inline(never)]
+    fn values_general(&self, buf: &[u8], start: usize) -> Result<Values, PackError> {
+        let rec = self.record_at(buf, start)?;
+        let mut out = Values::with_capacity(self.capacity(rec.len()));
+        codec::unpack_record(&self.layout, rec, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the values of the record at `buf[start..]` to `out`.
+    fn decode_into(&self, buf: &[u8], start: usize, out: &mut Vec<Value>) -> Result<(), PackError> {
+        let rec = self.record_at(buf, start)?;
+        out.reserve(self.capacity(rec.len()));
+        codec::unpack_record(&self.layout, rec, out)
+    }
+
+    /// The record at `buf[start..]`, or the error for a `0p` format (which
+    /// CPython cannot unpack) or a record not inside `buf`.
+    fn record_at<'b>(&self, buf: &'b [u8], start: usize) -> Result<&'b [u8], PackError> {
         if let Some(pos) = self.zero_pascal {
             return Err(PackError::ZeroPascal { pos });
         }
-        if rec.len() < self.layout.size {
-            return Err(self.short(rec.len()));
-        }
-        // Small integer-only formats: the values straight from the flat plan.
-        if let Ok(plan) = &self.ints {
-            if plan.read_flat(rec, 0, out).is_some() {
-                return Ok(());
-            }
-        }
-        out.reserve(self.capacity(rec.len()));
-        codec::unpack_record(&self.layout, rec, out)
+        let rest = buf.get(start..).unwrap_or_default();
+        rest.get(..self.layout.size)
+            .ok_or_else(|| self.short(rest.len()))
+    }
+}
+
+/// [`Struct::for_each_ints`]'s callback, for [`FlatPlan::fold`].
+struct EachInts<F>(F);
+
+impl<F: FnMut(&[i128])> Each<()> for EachInts<F> {
+    #[inline(always)]
+    fn values<const N: usize>(&mut self, (): (), vals: [i128; N]) {
+        (self.0)(&vals)
+    }
+
+    #[inline(always)]
+    fn slice(&mut self, (): (), vals: &[i128]) {
+        (self.0)(vals)
+    }
+}
+
+/// [`IterUnpack::fold`]'s callback, for [`FlatPlan::fold`].
+struct EachValues<G>(G);
+
+impl<B, G: FnMut(B, Values) -> B> Each<B> for EachValues<G> {
+    #[inline(always)]
+    fn values<const N: usize>(&mut self, acc: B, vals: [i128; N]) -> B {
+        (self.0)(
+            acc,
+            Values::ints::<N>(|k| vals.get(k).copied().unwrap_or(0)),
+        )
+    }
+
+    #[inline(always)]
+    fn slice(&mut self, acc: B, vals: &[i128]) -> B {
+        (self.0)(acc, vals.iter().map(|&v| Value::Int(v)).collect())
     }
 }
 
 /// Iterator over the records of a buffer, from [`Struct::iter_unpack`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct IterUnpack<'a> {
     st: &'a Struct,
-    chunks: std::slice::ChunksExact<'a, u8>,
+    /// The whole buffer, a whole number of records.
+    buf: &'a [u8],
+    /// Start of the next record.
+    pos: usize,
 }
 
 impl Iterator for IterUnpack<'_> {
-    type Item = Vec<Value>;
+    type Item = Values;
 
-    fn next(&mut self) -> Option<Vec<Value>> {
-        let chunk = self.chunks.next()?;
-        let mut out = Vec::new();
-        // Cannot fail: the chunk is exactly one record and `0p` was rejected.
-        self.st.decode(chunk, &mut out).ok()?;
-        Some(out)
+    #[inline(always)]
+    fn next(&mut self) -> Option<Values> {
+        let size = self.st.layout.size;
+        if size == 0 || self.buf.len() - self.pos < size {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += size;
+        // Cannot fail: the record is inside `buf` and `0p` was rejected.
+        self.st.values_at(self.buf, start).ok()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.chunks.size_hint()
+        let n = (self.buf.len() - self.pos)
+            .checked_div(self.st.layout.size)
+            .unwrap_or(0);
+        (n, Some(n))
+    }
+
+    #[inline]
+    fn fold<B, G: FnMut(B, Values) -> B>(mut self, init: B, mut g: G) -> B {
+        if let Some(flat) = &self.st.flat {
+            return flat.fold(self.buf, self.pos, init, EachValues(g));
+        }
+        let mut acc = init;
+        for v in self.by_ref() {
+            acc = g(acc, v);
+        }
+        acc
     }
 }
 
@@ -526,7 +657,7 @@ pub fn pack(fmt: &str, values: &[Value]) -> Result<Vec<u8>, PackError> {
 /// # Errors
 ///
 /// As [`Struct::new`] and [`Struct::unpack`].
-pub fn unpack(fmt: &str, buf: &[u8]) -> Result<Vec<Value>, PackError> {
+pub fn unpack(fmt: &str, buf: &[u8]) -> Result<Values, PackError> {
     with_cached(fmt, |s| s.unpack(buf))
 }
 

@@ -1,27 +1,29 @@
 //! [`Records`] and [`Record`]: iterating over a buffer of records without decoding
 //! them up front, for [`Struct::iter_records`](super::Struct::iter_records).
 //!
-//! A [`Record`] is a borrowed window on one record (plus the rest of the buffer,
+//! A [`Record`] is a borrowed window on one record (with the whole buffer around it,
 //! which lets the integer reader use plain 8-byte loads); it decodes only what is
 //! asked of it, so iterating allocates nothing. Format compilation and the
 //! readers themselves live in `format.rs`, `ints.rs` and `codec.rs`.
 
-use super::{PackError, Struct, Value};
+use super::{PackError, Struct, Values};
 
 /// Iterator over the records of a buffer, from
 /// [`Struct::iter_records`](super::Struct::iter_records).
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
     st: &'a Struct,
-    /// The records not yet yielded (a whole number of them).
-    rest: &'a [u8],
+    /// The whole buffer (a whole number of records).
+    buf: &'a [u8],
+    /// Start of the next record.
+    pos: usize,
 }
 
 impl<'a> Records<'a> {
     /// Records of `st` over `buf`, whose length the caller checked is a multiple
     /// of a non-zero record size.
     pub(crate) fn new(st: &'a Struct, buf: &'a [u8]) -> Records<'a> {
-        Records { st, rest: buf }
+        Records { st, buf, pos: 0 }
     }
 }
 
@@ -31,19 +33,22 @@ impl<'a> Iterator for Records<'a> {
     #[inline]
     fn next(&mut self) -> Option<Record<'a>> {
         let size = self.st.size();
-        if size == 0 || self.rest.len() < size {
+        if size == 0 || self.buf.len() - self.pos < size {
             return None;
         }
         let rec = Record {
             st: self.st,
-            rest: self.rest,
+            buf: self.buf,
+            start: self.pos,
         };
-        self.rest = self.rest.get(size..).unwrap_or_default();
+        self.pos += size;
         Some(rec)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.rest.len().checked_div(self.st.size()).unwrap_or(0);
+        let n = (self.buf.len() - self.pos)
+            .checked_div(self.st.size())
+            .unwrap_or(0);
         (n, Some(n))
     }
 }
@@ -64,14 +69,18 @@ impl ExactSizeIterator for Records<'_> {}
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     st: &'a Struct,
-    /// The record followed by the rest of the buffer.
-    rest: &'a [u8],
+    /// The whole buffer the record is in.
+    buf: &'a [u8],
+    /// Where the record starts in `buf` (it lies wholly inside).
+    start: usize,
 }
 
 impl<'a> Record<'a> {
     /// The record's bytes ([`Struct::size`] of them).
     pub fn bytes(&self) -> &'a [u8] {
-        self.rest.get(..self.st.size()).unwrap_or_default()
+        self.buf
+            .get(self.start..self.start + self.st.size())
+            .unwrap_or_default()
     }
 
     /// Reads every value of an integer-only record into `out`, as
@@ -84,19 +93,8 @@ impl<'a> Record<'a> {
     /// [`Struct::unpack_ints_from`].
     #[inline]
     pub fn ints_into(&self, out: &mut [i128]) -> Result<usize, PackError> {
-        let plan = self.st.ints.as_ref().map_err(Clone::clone)?;
-        let needed = self.st.count();
-        if out.len() < needed {
-            return Err(PackError::OutputTooSmall {
-                needed,
-                got: out.len(),
-            });
-        }
-        // The iterator only yields records that lie wholly inside `rest`.
-        match plan.read(self.rest, 0, out) {
-            Some(()) => Ok(needed),
-            None => self.st.unpack_ints_from(self.rest, 0, out),
-        }
+        self.st.check_ints_output(out.len())?;
+        self.st.ints_at(self.buf, self.start, out)
     }
 
     /// Value number `index` of an integer-only record (`?` gives 0 or 1); `None`
@@ -110,7 +108,7 @@ impl<'a> Record<'a> {
     /// # Errors
     ///
     /// [`PackError::ZeroPascal`] for a format with a `0p` item.
-    pub fn unpack(&self) -> Result<Vec<Value>, PackError> {
-        self.st.unpack(self.bytes())
+    pub fn unpack(&self) -> Result<Values, PackError> {
+        self.st.values_at(self.buf, self.start)
     }
 }

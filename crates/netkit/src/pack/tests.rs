@@ -597,6 +597,12 @@ fn unpack_ints_agrees_with_unpack_from_everywhere() {
         "b",
         ">H",
         "<4x",
+        ">Qq",
+        "<qQ",
+        ">7b",
+        "!3B",
+        ">H62xB",
+        "<B63xQ",
         "",
         "@c",
     ];
@@ -607,7 +613,7 @@ fn unpack_ints_agrees_with_unpack_from_everywhere() {
         for extra in [
             0, 1, 2, 7, 8, 9, 15, 16, 23, 24, 39, 40, 56, 63, 64, 71, 72, 80,
         ] {
-            for lead in 0..3 {
+            for lead in [0, 1, 2, 7, 8, 9, 17] {
                 let buf: Vec<u8> = (0..lead + s.size() + extra)
                     .map(|_| rng.next() as u8)
                     .collect();
@@ -642,58 +648,72 @@ fn unpack_ints_agrees_with_unpack_from_everywhere() {
 }
 
 #[test]
-fn record_iterators_agree_with_iter_unpack() {
+fn record_iterators_agree_with_the_item_decoder() {
+    // Every way through a buffer of records (`iter_unpack` by `next` and by
+    // `fold`, `for_each_ints`, `iter_records`) against the general per-item
+    // decoder on each record: little- and big-endian, unsigned, signed within
+    // `i64` and next to `Q`, 1 to 17 values, records of 1 to 101 bytes, buffers
+    // long enough for the windowed loop and short enough for none of it.
     let mut rng = Lcg(11);
     for fmt in [
-        "!HHI", "<IIIHH", ">bhiq", "<3Qb", "<4QH", "<8Qb", ">16B", "<17B", "=?3x?", "<q100xb",
-        "<h", "b", "<Hf", "@c", "<3s", "",
+        "!HHI", "<IIIHH", ">IIIHH", ">bhiq", "<bhiq", "<3Qb", ">3Qb", "<4QH", "<8Qb", ">8q", "<8b",
+        ">16B", "<16h", "<17B", "=?3x?", "<q100xb", "<h", ">h", "b", "B", "!3B", "<3b", ">7x",
+        "!Qq", "<qQ", ">H62xB", "<B63xQ", "<Hf", "@c", "<3s", "", "@hi", "@bq", "!5I", ">6H",
+        "<7i",
     ] {
         let s = Struct::new(fmt).unwrap();
-        for records in [0, 1, 2, 3, 9, 10, 40] {
+        for records in [0, 1, 2, 3, 9, 10, 40, 77] {
             let buf: Vec<u8> = (0..records * s.size()).map(|_| rng.next() as u8).collect();
-            let want = s.iter_unpack(&buf).map(|it| it.collect::<Vec<_>>());
-            let mut seen = Vec::new();
-            let each = s.for_each_ints(&buf, |f| {
-                seen.push(f.iter().map(|&v| Value::Int(v)).collect::<Vec<_>>())
-            });
+            let iter = s.iter_unpack(&buf);
             let recs = s.iter_records(&buf);
-            match &want {
+            let mut seen = Vec::new();
+            let each = s.for_each_ints(&buf, |f| seen.push(f.to_vec()));
+            let it = match iter {
                 Err(e) => {
-                    assert_eq!(each.as_ref().unwrap_err(), e, "{fmt}");
-                    assert_eq!(recs.as_ref().unwrap_err(), e, "{fmt}");
+                    assert_eq!(each.as_ref().unwrap_err(), &e, "{fmt}");
+                    assert_eq!(recs.as_ref().unwrap_err(), &e, "{fmt}");
                     continue;
                 }
-                Ok(want) => {
-                    let recs = recs.unwrap();
-                    assert_eq!(recs.len(), want.len());
-                    let mut out = vec![0i128; s.count()];
-                    for (rec, w) in recs.zip(want) {
-                        assert_eq!(rec.bytes().len(), s.size());
-                        // Through reprs: NaNs compare equal.
-                        assert_eq!(tuple_repr(&rec.unpack().unwrap()), tuple_repr(w), "{fmt}");
-                        match rec.ints_into(&mut out) {
-                            Ok(n) => {
-                                let got: Vec<Value> =
-                                    out[..n].iter().map(|&v| Value::Int(v)).collect();
-                                let w: Vec<Value> =
-                                    w.iter().map(|v| Value::Int(v.as_int().unwrap())).collect();
-                                assert_eq!(got, w, "{fmt}");
-                            }
-                            Err(e) => {
-                                assert!(matches!(e, PackError::NotIntegerFormat { .. }), "{fmt}")
-                            }
-                        }
+                Ok(it) => it,
+            };
+            let mut want = Vec::new();
+            for rec in buf.chunks_exact(s.size()) {
+                let mut one = Vec::new();
+                codec::unpack_record(&s.layout, rec, &mut one).unwrap();
+                want.push(tuple_repr(&one));
+            }
+            assert_eq!(it.len(), want.len(), "{fmt}");
+            let by_next: Vec<String> = it.clone().map(|v| tuple_repr(&v)).collect();
+            let by_fold = it.fold(Vec::new(), |mut all, v| {
+                all.push(tuple_repr(&v));
+                all
+            });
+            // Through reprs: NaNs compare equal.
+            assert_eq!(by_next, want, "{fmt} x{records} by next");
+            assert_eq!(by_fold, want, "{fmt} x{records} by fold");
+            // The integer readers give `?` as 0 or 1.
+            let want_ints: Vec<String> = want
+                .iter()
+                .map(|w| w.replace("True", "1").replace("False", "0"))
+                .collect();
+            let recs = recs.unwrap();
+            assert_eq!(recs.len(), want.len());
+            let mut out = vec![0i128; s.count()];
+            for ((rec, w), wi) in recs.zip(&want).zip(&want_ints) {
+                assert_eq!(rec.bytes().len(), s.size());
+                assert_eq!(tuple_repr(&rec.unpack().unwrap()), *w, "{fmt}");
+                match rec.ints_into(&mut out) {
+                    Ok(n) => assert_eq!(ints_repr(&out[..n]), *wi, "{fmt}"),
+                    Err(e) => {
+                        assert!(matches!(e, PackError::NotIntegerFormat { .. }), "{fmt}")
                     }
                 }
             }
             match each {
                 Ok(n) => {
-                    let want: Vec<Vec<Value>> = want
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.iter().map(|v| Value::Int(v.as_int().unwrap())).collect())
-                        .collect();
-                    assert_eq!((n, &seen), (want.len(), &want), "{fmt}");
+                    assert_eq!(n, want.len(), "{fmt}");
+                    let seen: Vec<String> = seen.iter().map(|v| ints_repr(v)).collect();
+                    assert_eq!(seen, want_ints, "{fmt} x{records} by for_each_ints");
                 }
                 Err(e) => assert!(
                     matches!(e, PackError::NotIntegerFormat { .. }),
@@ -702,6 +722,62 @@ fn record_iterators_agree_with_iter_unpack() {
             }
         }
     }
+}
+
+#[test]
+fn random_integer_formats_agree_with_the_item_decoder() {
+    // Random integer formats (every prefix, pads, 1 to 12 values) over random
+    // buffers: every integer reader, at every offset, against the per-item decoder.
+    const CODES: &[u8] = b"bBhHiIlLqQ";
+    let mut rng = Lcg(0xf00d);
+    for _ in 0..400 {
+        let mut fmt = String::from(["<", ">", "!", "=", "@", ""][(rng.next() % 6) as usize]);
+        for _ in 0..1 + rng.next() % 12 {
+            if rng.next() % 5 == 0 {
+                fmt.push_str(&format!("{}x", rng.next() % 9));
+            }
+            fmt.push(char::from(CODES[(rng.next() as usize) % CODES.len()]));
+        }
+        let s = Struct::new(&fmt).unwrap();
+        let records = (rng.next() % 40) as usize;
+        let buf: Vec<u8> = (0..records * s.size()).map(|_| rng.next() as u8).collect();
+        let mut want = Vec::new();
+        for rec in buf.chunks_exact(s.size()) {
+            let mut one = Vec::new();
+            codec::unpack_record(&s.layout, rec, &mut one).unwrap();
+            want.push(one);
+        }
+        let it = s.iter_unpack(&buf).unwrap();
+        let by_next: Vec<Vec<Value>> = it.clone().map(Values::into_vec).collect();
+        assert_eq!(by_next, want, "{fmt} by next");
+        let by_fold = it.fold(Vec::new(), |mut all, v| {
+            all.push(v.into_vec());
+            all
+        });
+        assert_eq!(by_fold, want, "{fmt} by fold");
+        let mut seen = Vec::new();
+        let n = s
+            .for_each_ints(&buf, |f| {
+                seen.push(f.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>())
+            })
+            .unwrap();
+        assert_eq!((n, &seen), (records, &want), "{fmt} by for_each_ints");
+        let mut out = [0i128; 16];
+        for (k, w) in want.iter().enumerate() {
+            let at = (k * s.size()) as isize;
+            assert_eq!(s.unpack_from(&buf, at).unwrap(), *w, "{fmt} at {at}");
+            assert_eq!(s.unpack_ints_from(&buf, at, &mut out), Ok(w.len()), "{fmt}");
+            let got: Vec<Value> = out[..w.len()].iter().map(|&i| Value::Int(i)).collect();
+            assert_eq!(got, *w, "{fmt} ints at {at}");
+            let rec = &buf[k * s.size()..(k + 1) * s.size()];
+            assert_eq!(s.unpack(rec).unwrap(), *w, "{fmt} unpack");
+        }
+    }
+}
+
+/// [`tuple_repr`] of integers.
+fn ints_repr(v: &[i128]) -> String {
+    tuple_repr(&v.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>())
 }
 
 #[test]
