@@ -203,28 +203,10 @@ impl Struct {
         values: &[Value],
     ) -> Result<(), PackError> {
         self.check_count(values)?;
-        let size = self.layout.size;
         let len = buf.len();
-        let mut off = offset as i128;
-        if off < 0 {
-            if off + size as i128 > 0 {
-                return Err(PackError::NoSpace { size, offset });
-            }
-            if off + (len as i128) < 0 {
-                return Err(PackError::OffsetOutOfRange { offset, len });
-            }
-            off += len as i128;
-        }
-        if (len as i128) - off < size as i128 {
-            return Err(PackError::PackIntoTooSmall {
-                required: (size as u128).saturating_add(off.max(0) as u128),
-                size,
-                offset: off as isize,
-                len,
-            });
-        }
+        let off = self.resolve_offset(len, offset, Access::Pack)?;
         let rec = buf
-            .get_mut(off as usize..)
+            .get_mut(off..)
             .ok_or(PackError::OffsetOutOfRange { offset, len })?;
         codec::pack_record(&self.layout, rec, values)
     }
@@ -486,11 +468,26 @@ impl Struct {
     /// [`Struct::record_start`] for negative offsets and records that do not fit.
     #[cold]
     fn record_start_slow(&self, len: usize, offset: isize) -> Result<usize, PackError> {
+        self.resolve_offset(len, offset, Access::Unpack)
+    }
+
+    /// Where a record starts in a buffer of `len` bytes at `offset` (negative:
+    /// from the end), as `pack_into` and `unpack_from` resolve it, with
+    /// CPython's error for each call when it does not fit.
+    fn resolve_offset(
+        &self,
+        len: usize,
+        offset: isize,
+        access: Access,
+    ) -> Result<usize, PackError> {
         let size = self.layout.size;
         let mut off = offset as i128;
         if off < 0 {
             if off + size as i128 > 0 {
-                return Err(PackError::NotEnoughData { size, offset });
+                return Err(match access {
+                    Access::Pack => PackError::NoSpace { size, offset },
+                    Access::Unpack => PackError::NotEnoughData { size, offset },
+                });
             }
             if off + (len as i128) < 0 {
                 return Err(PackError::OffsetOutOfRange { offset, len });
@@ -498,11 +495,21 @@ impl Struct {
             off += len as i128;
         }
         if (len as i128) - off < size as i128 {
-            return Err(PackError::UnpackFromTooSmall {
-                required: (size as u128).saturating_add(off.max(0) as u128),
-                size,
-                offset: off as isize,
-                len,
+            let required = (size as u128).saturating_add(off.max(0) as u128);
+            let offset = off as isize;
+            return Err(match access {
+                Access::Pack => PackError::PackIntoTooSmall {
+                    required,
+                    size,
+                    offset,
+                    len,
+                },
+                Access::Unpack => PackError::UnpackFromTooSmall {
+                    required,
+                    size,
+                    offset,
+                    len,
+                },
             });
         }
         Ok(off as usize)
@@ -647,6 +654,13 @@ impl ExactSizeIterator for IterUnpack<'_> {}
 ///
 /// # Errors
 ///
+/// Which call resolves an offset: CPython words its errors differently.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Pack,
+    Unpack,
+}
+
 /// As [`Struct::new`] and [`Struct::pack`].
 pub fn pack(fmt: &str, values: &[Value]) -> Result<Vec<u8>, PackError> {
     with_cached(fmt, |s| s.pack(values))
