@@ -143,13 +143,7 @@ impl Args {
 /// Runs `netkit bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let json = args.json;
-    let config = match args.into_config() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("netkit: {message}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let config = args.into_config().map_err(super::usage)?;
     let mut line = ProgressLine::new(config.warmup, config.duration, config.connections);
     let outcome = bench::run(&config, |s| line.update(s));
     line.finish();
