@@ -48,6 +48,7 @@ mod queue;
 mod sockfile;
 mod stream;
 mod sys;
+mod text;
 
 use std::io;
 use std::path::PathBuf;
@@ -61,6 +62,7 @@ pub use listener::{listen_fds, ListenOptions, Listener, StdListener, DEFAULT_BAC
 pub use peer::PeerAddr;
 pub use queue::{Flushed, WriteQueue};
 pub use stream::{StdStream, Stream};
+pub use text::{escape_log, escape_log_bytes};
 
 /// A connected pair of Unix stream sockets (`socketpair(2)`, close-on-exec),
 /// for tests and plumbing inside one process.
