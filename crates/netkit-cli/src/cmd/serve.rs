@@ -77,6 +77,11 @@ pub struct Args {
     /// Longest line a line-based service accepts (e.g. 65536, 64KiB, 1MiB).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64KiB")]
     pub max_line: usize,
+    /// Longest datagram received whole on udp:// and unix-dgram:// addresses; a
+    /// longer one is dropped and logged (default: the largest the socket can
+    /// carry: 64KiB for UDP, more for Unix datagrams).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_datagram: Option<usize>,
     /// How long connections may finish after SIGINT/SIGTERM.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
@@ -163,6 +168,7 @@ fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Ex
             "uring" => netkit::reactor::Backend::Uring,
             _ => netkit::reactor::Backend::Epoll,
         },
+        max_datagram: args.max_datagram,
         ..ReactorConfig::default()
     })
     .context("cannot start the reactor")?;
@@ -278,6 +284,9 @@ fn check(args: &Args) -> anyhow::Result<()> {
     if args.max_line == 0 {
         bail!("--max-line must be at least 1 byte");
     }
+    if args.max_datagram == Some(0) {
+        bail!("--max-datagram must be at least 1 byte");
+    }
     Ok(())
 }
 
@@ -302,6 +311,9 @@ fn build(args: &Args, mode: Mode, tls: Option<Arc<ServerConfig>>) -> anyhow::Res
     }
     if let Some(n) = args.backlog {
         b = b.backlog(n);
+    }
+    if let Some(n) = args.max_datagram {
+        b = b.max_datagram(n);
     }
     let (mut streams, mut dgrams) = (!inherited.is_empty(), false);
     for l in inherited {

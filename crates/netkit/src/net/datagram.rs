@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use super::addr::Address;
 use super::listener::ListenOptions;
@@ -22,6 +23,102 @@ use super::{peer_of, sys, PeerAddr};
 /// The largest UDP payload over IPv4: 65535 less the 8-byte UDP header and
 /// the 20-byte IP header.
 pub const UDP_MAX: usize = 65507;
+
+/// The receive buffer a UDP socket needs to take any datagram whole: the
+/// largest UDP payload over IPv6 (65,527 bytes) rounded up.
+const UDP_BUFFER: usize = 64 * 1024;
+/// The most a Unix datagram receive buffer is sized to, whatever the system allows.
+const UNIX_BUFFER_CAP: usize = 16 * 1024 * 1024;
+/// How often a socket that keeps receiving over-long datagrams logs them.
+const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The receive buffer that takes any datagram this kind of socket can carry
+/// whole: 64 KiB for UDP; for Unix datagram sockets, whose datagrams are bounded
+/// by the sender's `SO_SNDBUF` and not by a protocol, twice the system's
+/// `net.core.wmem_max` (the kernel doubles the value a sender sets), at least
+/// 64 KiB and at most 16 MiB.
+///
+/// ```
+/// use netkit::net::max_datagram_size;
+/// assert_eq!(max_datagram_size(false), 65536);
+/// assert!(max_datagram_size(true) >= 65536);
+/// ```
+pub fn max_datagram_size(unix: bool) -> usize {
+    if !unix {
+        return UDP_BUFFER;
+    }
+    static UNIX: OnceLock<usize> = OnceLock::new();
+    *UNIX.get_or_init(|| {
+        let wmem_max = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(212_992);
+        wmem_max
+            .saturating_mul(2)
+            .clamp(UDP_BUFFER, UNIX_BUFFER_CAP)
+    })
+}
+
+/// Receives one datagram on any datagram socket (`recvmsg(2)`, so a datagram
+/// longer than `buf` is reported as truncated instead of cut silently); what
+/// [`Datagram::recv_from`] does, for sockets another owner holds (an event
+/// loop's).
+///
+/// # Errors
+///
+/// The system's error (`WouldBlock` on a non-blocking socket with nothing
+/// waiting); `Interrupted` is retried.
+pub fn recv_datagram(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Recv> {
+    let sock = SockRef::from(&fd);
+    loop {
+        match sys::recv_from_trunc(&sock, buf) {
+            Ok((len, truncated, from)) => {
+                return Ok(Recv {
+                    len: len.min(buf.len()),
+                    peer: peer_of(&from),
+                    truncated,
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Logs datagrams that arrived truncated, without letting a flood of them
+/// flood the log: the first at once, then at most one line every 10 s that
+/// counts the ones in between. Each runner keeps one per socket.
+#[derive(Debug, Default)]
+pub struct TruncationLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl TruncationLog {
+    /// Notes a truncated datagram from `peer` on socket `local`, of which
+    /// `kept` bytes were received; logs a warning when one is due.
+    pub fn note(&mut self, local: &dyn fmt::Display, peer: &PeerAddr, kept: usize) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < TRUNCATION_LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        let more = std::mem::take(&mut self.unlogged);
+        self.last = Some(now);
+        if more > 0 {
+            tracing::warn!(
+                "{local}: a datagram from {peer} was longer than {kept} bytes and was dropped ({more} more since the last warning)"
+            );
+        } else {
+            tracing::warn!(
+                "{local}: a datagram from {peer} was longer than {kept} bytes and was dropped"
+            );
+        }
+    }
+}
 
 /// One received datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,22 +314,11 @@ impl Datagram {
     }
 
     /// Receives one datagram (`recvmsg(2)`) into `buf`; a datagram longer
-    /// than `buf` fills it and is reported with `truncated: true`. Use a
-    /// buffer of [`UDP_MAX`] bytes to receive any UDP datagram whole.
+    /// than `buf` fills it and is reported with `truncated: true`. A buffer of
+    /// [`max_datagram_size`] bytes receives any datagram the socket can carry
+    /// whole.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<Recv> {
-        loop {
-            match sys::recv_from_trunc(&self.sock, buf) {
-                Ok((len, truncated, from)) => {
-                    return Ok(Recv {
-                        len: len.min(buf.len()),
-                        peer: peer_of(&from),
-                        truncated,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        recv_datagram(self.sock.as_fd(), buf)
     }
 
     /// Receives one datagram from the connected peer; as [`recv_from`](Self::recv_from).

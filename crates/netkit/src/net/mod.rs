@@ -57,7 +57,9 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 pub use addr::{AddrError, Address, HostPort, UNIX_PATH_MAX};
 pub use connect::{connect, connect_addrs, CONNECTION_ATTEMPT_DELAY};
-pub use datagram::{Datagram, Recv, StdDatagram, UDP_MAX};
+pub use datagram::{
+    max_datagram_size, recv_datagram, Datagram, Recv, StdDatagram, TruncationLog, UDP_MAX,
+};
 pub use listener::{listen_fds, ListenOptions, Listener, StdListener, DEFAULT_BACKLOG};
 pub use peer::PeerAddr;
 pub use queue::{Flushed, WriteQueue};

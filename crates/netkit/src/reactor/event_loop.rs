@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
+use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,7 @@ use super::conn::{Conn, ConnIo, Ctx, Sock, Timer, Tx, WokenList};
 use super::slab::{idx_of, kind_of, token, Slab, KIND_CONN, KIND_DGRAM, KIND_LISTENER, WAKER};
 pub(crate) use super::sockets::{DgramSock, ListenSock};
 use super::{mailbox_overflow, ConnectState, ConnectTo, Shared};
+use crate::net::{max_datagram_size, recv_datagram, Recv, TruncationLog};
 use crate::protocol::{CloseReason, ConnInfo, DatagramService, DynFactory, PeerAddr, Protocol};
 
 /// The shared read buffer's size: one per loop.
@@ -116,6 +118,9 @@ struct DgramEntry {
     sock: DgramSock,
     service: Arc<dyn DatagramService>,
     ready: bool,
+    /// Sized to take any datagram the socket can carry whole.
+    buf: Vec<u8>,
+    truncations: TruncationLog,
 }
 
 /// Where a new connection's Protocol comes from.
@@ -202,11 +207,16 @@ impl Loop {
         self.poll
             .registry()
             .register(sock.source(), t, Interest::READABLE)?;
+        let size =
+            (self.shared.config.max_datagram).unwrap_or_else(|| max_datagram_size(sock.is_unix()));
+        let buf = vec![0; size];
         self.dgrams.push(DgramEntry {
             sock,
             service,
             // Datagrams may have arrived before the loop started.
             ready: true,
+            buf,
+            truncations: TruncationLog::default(),
         });
         Ok(())
     }
@@ -859,14 +869,21 @@ impl Loop {
 
     /// Answers the datagrams waiting on socket `i`, within the turn's budget.
     fn serve_datagrams(&mut self, i: usize) {
-        let Loop { dgrams, buf, .. } = self;
-        let Some(d) = dgrams.get_mut(i) else {
+        let Some(d) = self.dgrams.get_mut(i) else {
             return;
         };
         for _ in 0..DATAGRAMS_PER_TURN {
-            match d.sock.recv_from(buf) {
-                Ok((n, peer)) => {
-                    let data = buf.get(..n).unwrap_or_default();
+            match recv_datagram(d.sock.as_fd(), &mut d.buf) {
+                Ok(Recv {
+                    truncated: true,
+                    len,
+                    peer,
+                }) => {
+                    let local = d.sock.local_name();
+                    d.truncations.note(&local, &peer, len);
+                }
+                Ok(Recv { len, peer, .. }) => {
+                    let data = d.buf.get(..len).unwrap_or_default();
                     let service = &d.service;
                     let answer =
                         catch_unwind(AssertUnwindSafe(|| service.datagram_received(data, &peer)));

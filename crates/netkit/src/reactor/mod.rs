@@ -204,6 +204,10 @@ pub struct ReactorConfig {
     pub reuse_port: bool,
     /// How the loops learn about I/O: epoll (the portable default) or io_uring.
     pub backend: Backend,
+    /// The longest datagram received whole (Python's `max_packet_size`); a
+    /// longer one is dropped and logged. `None` (the default): the largest the
+    /// socket can carry, [`max_datagram_size`](crate::net::max_datagram_size).
+    pub max_datagram: Option<usize>,
 }
 
 /// The I/O backend of a [`Reactor`]'s loops.
@@ -234,6 +238,7 @@ impl Default for ReactorConfig {
             backlog: 1024,
             reuse_port: false,
             backend: Backend::Epoll,
+            max_datagram: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `conn::Sock`.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use mio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
 
@@ -52,10 +53,24 @@ impl DgramSock {
         Ok(DgramSock::Unix(UnixDatagram::from_std(s)))
     }
 
-    pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, PeerAddr)> {
+    pub(crate) fn is_unix(&self) -> bool {
+        matches!(self, DgramSock::Unix(_))
+    }
+
+    /// The bound address, for log lines.
+    pub(crate) fn local_name(&self) -> String {
         match self {
-            DgramSock::Udp(s) => s.recv_from(buf).map(|(n, a)| (n, PeerAddr::Inet(a))),
-            DgramSock::Unix(s) => s.recv_from(buf).map(|(n, a)| (n, unix_peer(&a))),
+            DgramSock::Udp(s) => s
+                .local_addr()
+                .map_or_else(|_| "udp".to_string(), |a| format!("udp://{a}")),
+            DgramSock::Unix(s) => s
+                .local_addr()
+                .ok()
+                .and_then(|a| {
+                    a.as_pathname()
+                        .map(|p| format!("unix-dgram://{}", p.display()))
+                })
+                .unwrap_or_else(|| "unix-dgram".to_string()),
         }
     }
 
@@ -74,6 +89,15 @@ impl DgramSock {
         match self {
             DgramSock::Udp(s) => s,
             DgramSock::Unix(s) => s,
+        }
+    }
+}
+
+impl AsFd for DgramSock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            DgramSock::Udp(s) => s.as_fd(),
+            DgramSock::Unix(s) => s.as_fd(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::net::Datagram;
+use crate::net::{max_datagram_size, Datagram, TruncationLog};
 
 use super::conn::panic_message;
 use super::shutdown::Lifecycle;
@@ -15,12 +15,18 @@ use super::{sys, DatagramHandler, DatagramRequest};
 
 /// Serves one datagram socket until the server stops: each datagram goes to the
 /// handler in turn (socketserver's `UDPServer`).
-pub(super) fn serve_datagrams(sock: &Datagram, h: &dyn DatagramHandler, life: &Lifecycle) {
+pub(super) fn serve_datagrams(
+    sock: &Datagram,
+    h: &dyn DatagramHandler,
+    life: &Lifecycle,
+    max: Option<usize>,
+) {
     if let Err(e) = sock.set_nonblocking(true) {
         tracing::error!("cannot serve {}: {e}", sock.local_address());
         return;
     }
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; max.unwrap_or_else(|| max_datagram_size(sock.is_unix()))];
+    let mut truncations = TruncationLog::default();
     loop {
         let mut fds = [
             sys::PollFd::new(life.stop_fd(), sys::READ),
@@ -37,6 +43,9 @@ pub(super) fn serve_datagrams(sock: &Datagram, h: &dyn DatagramHandler, life: &L
         for _ in 0..64 {
             match sock.recv_from(&mut buf) {
                 Ok(r) => {
+                    if r.truncated {
+                        truncations.note(&sock.local_address(), &r.peer, r.len);
+                    }
                     let data = buf.get(..r.len).unwrap_or(&[]);
                     let mut req = DatagramRequest {
                         data,

@@ -353,7 +353,12 @@ impl fmt::Debug for ServiceHandler {
 }
 
 impl DatagramHandler for ServiceHandler {
+    /// A truncated datagram is dropped (the runner has logged it): a service
+    /// answers only what it received whole.
     fn handle(&self, req: &mut DatagramRequest<'_>) -> io::Result<()> {
+        if req.truncated() {
+            return Ok(());
+        }
         match self.0.datagram_received(req.data(), req.peer()) {
             Some(reply) => req.reply(&reply),
             None => Ok(()),

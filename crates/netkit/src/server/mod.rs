@@ -178,6 +178,7 @@ struct Config {
     max_conns: Option<usize>,
     max_line: usize,
     proxy_protocol: bool,
+    max_datagram: Option<usize>,
 }
 
 /// Builds a [`Server`]: addresses, what serves them, mode and limits.
@@ -216,6 +217,7 @@ impl Default for ServerBuilder {
                 max_conns: None,
                 max_line: DEFAULT_MAX_LINE,
                 proxy_protocol: false,
+                max_datagram: None,
             },
             grace: DEFAULT_GRACE,
             listen: ListenOptions::default(),
@@ -273,6 +275,15 @@ impl ServerBuilder {
     /// Sets the longest line [`Conn::read_line`] accepts (default [`DEFAULT_MAX_LINE`]).
     pub fn max_line(mut self, n: usize) -> Self {
         self.config.max_line = n;
+        self
+    }
+
+    /// Sets the longest datagram received whole (Python's `max_packet_size`); a
+    /// longer one is dropped and logged, and a [`DatagramHandler`] sees it with
+    /// [`DatagramRequest::truncated`]. Default: the largest the socket can carry,
+    /// [`max_datagram_size`](crate::net::max_datagram_size).
+    pub fn max_datagram(mut self, n: usize) -> Self {
+        self.config.max_datagram = Some(n);
         self
     }
 
@@ -580,10 +591,10 @@ impl Server {
         };
         let mut threads = Vec::new();
         for sock in std::mem::take(&mut self.datagrams) {
-            let (h, life) = (h.clone(), self.life.clone());
+            let (h, life, max) = (h.clone(), self.life.clone(), self.config.max_datagram);
             match thread::Builder::new()
                 .name("netkit-dgram".into())
-                .spawn(move || serve_datagrams(&sock, &*h, &life))
+                .spawn(move || serve_datagrams(&sock, &*h, &life, max))
             {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::error!("cannot start a datagram thread: {e}"),
