@@ -29,7 +29,7 @@ use rustls::ServerConfig;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::duration::{parse_duration, parse_size};
+use crate::duration::{parse_duration, parse_size, parse_size_u64};
 use crate::pipe::dump::{DumpArgs, ServiceTap};
 
 /// The address served when no `--listen` is given.
@@ -100,12 +100,20 @@ pub struct Args {
     /// The directory `http` serves and `receive` stores into.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub root: std::path::PathBuf,
-    /// `http`: close a client that has not sent a whole request head in this long.
+    /// `http` and `receive`: close a client that has not sent a whole request
+    /// head (a file header) in this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub header_timeout: Duration,
     /// `receive`: replace files that already exist.
     #[arg(long)]
     pub overwrite: bool,
+    /// `receive`: remove partial files of abandoned uploads untouched this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "24h")]
+    pub partial_ttl: Duration,
+    /// `receive`: the most bytes abandoned partial uploads keep together; the
+    /// oldest go first (they also make way when a new upload needs the disk).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value = "4GiB")]
+    pub partial_max: u64,
     /// Reactor I/O backend: epoll (portable default) or uring (Linux io_uring;
     /// stream addresses only).
     #[arg(long, value_parser = ["epoll", "uring"], default_value = "epoll")]
@@ -269,6 +277,9 @@ fn service_options(args: &Args) -> ServiceOptions {
         max_line: args.max_line,
         root: args.root.clone(),
         overwrite: args.overwrite,
+        header_timeout: Some(args.header_timeout),
+        partial_ttl: Some(args.partial_ttl),
+        partial_max: Some(args.partial_max),
         ..ServiceOptions::default()
     }
 }

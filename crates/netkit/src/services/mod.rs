@@ -82,6 +82,13 @@ pub struct ServiceOptions {
     pub root: PathBuf,
     /// Whether `receive` replaces existing files.
     pub overwrite: bool,
+    /// How long `receive` waits for a whole header ([`receive::DEFAULT_HEADER_TIMEOUT`]).
+    pub header_timeout: Option<std::time::Duration>,
+    /// How long `receive` keeps an abandoned partial upload ([`receive::DEFAULT_PARTIAL_TTL`]).
+    pub partial_ttl: Option<std::time::Duration>,
+    /// The most bytes `receive`'s abandoned partial uploads keep together
+    /// ([`receive::DEFAULT_PARTIAL_MAX`]).
+    pub partial_max: Option<u64>,
 }
 
 impl Default for ServiceOptions {
@@ -92,6 +99,9 @@ impl Default for ServiceOptions {
             log: LogSink::stdout(),
             root: PathBuf::from("."),
             overwrite: false,
+            header_timeout: Some(receive::DEFAULT_HEADER_TIMEOUT),
+            partial_ttl: Some(receive::DEFAULT_PARTIAL_TTL),
+            partial_max: Some(receive::DEFAULT_PARTIAL_MAX),
         }
     }
 }
@@ -156,6 +166,9 @@ pub fn stream_factory(name: &str, opts: &ServiceOptions) -> Result<DynFactory, S
         "chargen" => factory(|_: &ConnInfo| Chargen::new()),
         "receive" => factory(ReceiveFactory::new(ReceiveConfig {
             overwrite: opts.overwrite,
+            header_timeout: opts.header_timeout,
+            partial_ttl: opts.partial_ttl,
+            partial_max: opts.partial_max,
             ..ReceiveConfig::new(&opts.root)
         })?),
         _ => {

@@ -21,6 +21,13 @@
 //! the same size, mode, mtime and CRC resumes from the partial file's length (its
 //! bytes are re-read to seed the checksum). Two connections sending the same path
 //! at once share the partial file; the checksum then fails rather than store a mix.
+//! Abandoned partial files expire after [`ReceiveConfig::partial_ttl`], their total
+//! is bounded by [`ReceiveConfig::partial_max`], and the oldest make way when a new
+//! upload needs the disk space.
+//!
+//! A header must arrive whole within [`ReceiveConfig::header_timeout`] of the
+//! connection opening or the previous file ending, as an HTTP request head must;
+//! file names in log lines have their control characters escaped.
 //!
 //! Out of scope: sockets and runners (any runner drives it), the sender (the CLI).
 //! Disk writes and `fsync` are done inline, on the runner's thread.
@@ -59,7 +66,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::protocol::{CloseReason, ConnInfo, Factory, PeerAddr, Protocol, Transport};
+use crate::protocol::{CloseReason, ConnInfo, Factory, PeerAddr, Protocol, TimerId, Transport};
+
+mod partials;
+
+use partials::{Claim, Partials};
 
 use super::transfer::{
     check_path, FixedHeader, Header, Reply, Status, FLAG_NO_OFFER, HEADER_SIZE, MAX_PATH,
@@ -80,15 +91,35 @@ pub struct ReceiveConfig {
     pub overwrite: bool,
     /// Refuse files larger than this many bytes (`None`: no limit).
     pub max_size: Option<u64>,
+    /// Close a connection whose header has not arrived whole this long after it
+    /// opened or after its previous file (`None`: wait forever).
+    pub header_timeout: Option<Duration>,
+    /// Remove partial files of abandoned uploads untouched for this long
+    /// (`None`: keep them).
+    pub partial_ttl: Option<Duration>,
+    /// The most bytes abandoned partial files may hold together; over it the
+    /// oldest are removed (`None`: no bound but the disk's free space).
+    pub partial_max: Option<u64>,
 }
 
+/// How long a `receive` header may take: as long as an HTTP request head.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an abandoned partial upload is kept for resuming: a day.
+pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most bytes abandoned partial uploads keep together: 4 GiB.
+pub const DEFAULT_PARTIAL_MAX: u64 = 4 << 30;
+
 impl ReceiveConfig {
-    /// Stores under `root`, never overwrites, no size limit.
+    /// Stores under `root`, never overwrites, no size limit, the default
+    /// header timeout and partial-file limits.
     pub fn new(root: impl Into<PathBuf>) -> ReceiveConfig {
         ReceiveConfig {
             root: root.into(),
             overwrite: false,
             max_size: None,
+            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+            partial_ttl: Some(DEFAULT_PARTIAL_TTL),
+            partial_max: Some(DEFAULT_PARTIAL_MAX),
         }
     }
 }
@@ -113,6 +144,8 @@ struct Settings {
     root: PathBuf,
     overwrite: bool,
     max_size: Option<u64>,
+    header_timeout: Option<Duration>,
+    partials: Arc<Partials>,
 }
 
 /// Builds a [`Receive`] per connection; the root is resolved once, up front.
@@ -136,11 +169,20 @@ impl ReceiveFactory {
         if !root.is_dir() {
             return Err(err("not a directory".into()));
         }
+        let partials = Arc::new(Partials::new(
+            root.clone(),
+            config.partial_ttl,
+            config.partial_max,
+        ));
+        // Partial files abandoned before this start expire now.
+        partials.make_room(&root, 0);
         Ok(ReceiveFactory {
             settings: Arc::new(Settings {
                 root,
                 overwrite: config.overwrite,
                 max_size: config.max_size,
+                header_timeout: config.header_timeout,
+                partials,
             }),
         })
     }
@@ -167,6 +209,8 @@ pub struct Receive {
     /// Header bytes so far (fixed part, then path); at most 32 + 4096.
     head: Vec<u8>,
     fixed: Option<FixedHeader>,
+    /// Armed while a header is awaited.
+    header_timer: Option<TimerId>,
 }
 
 #[derive(Debug)]
@@ -192,6 +236,8 @@ struct Incoming {
     hasher: crc32fast::Hasher,
     /// Bytes in the partial file so far.
     have: u64,
+    /// Keeps the partial file from being taken for abandoned.
+    _claim: Claim,
 }
 
 /// Why a file is refused.
@@ -211,6 +257,14 @@ impl Receive {
             state: State::Header,
             head: Vec::new(),
             fixed: None,
+            header_timer: None,
+        }
+    }
+
+    /// Starts the header deadline, unless one is running or none is set.
+    fn await_header(&mut self, t: &mut dyn Transport) {
+        if let (None, Some(d)) = (self.header_timer, self.settings.header_timeout) {
+            self.header_timer = Some(t.call_later(d));
         }
     }
 
@@ -255,6 +309,9 @@ impl Receive {
 
     /// A complete header arrived: refuse it or get ready for its body.
     fn start_file(&mut self, h: Header, t: &mut dyn Transport) {
+        if let Some(id) = self.header_timer.take() {
+            t.cancel_timer(id);
+        }
         let offer = h.flags & FLAG_NO_OFFER == 0;
         match self.prepare(&h, offer) {
             Err(Refusal(status, message)) => {
@@ -324,6 +381,8 @@ impl Receive {
         let name = format!("{PART_PREFIX}{:016x}", fnv64(&h.path));
         let part = s.root.join(&name);
         let info = s.root.join(format!("{name}.info"));
+        s.partials.make_room(&part, h.size);
+        let claim = s.partials.claim(&part);
         let record = Header {
             flags: 0,
             ..h.clone()
@@ -356,6 +415,7 @@ impl Receive {
             file,
             hasher,
             have,
+            _claim: claim,
         })
     }
 
@@ -480,6 +540,27 @@ impl Receive {
 }
 
 impl Protocol for Receive {
+    fn connection_made(&mut self, t: &mut dyn Transport) {
+        self.await_header(t);
+    }
+
+    fn timer_fired(&mut self, id: TimerId, t: &mut dyn Transport) {
+        if self.header_timer != Some(id) || !matches!(self.state, State::Header) {
+            return;
+        }
+        self.header_timer = None;
+        let secs = self
+            .settings
+            .header_timeout
+            .unwrap_or_default()
+            .as_secs_f64();
+        let message = format!("no complete header within {secs}s");
+        tracing::warn!(peer = %self.peer, "receive: {message}; closing");
+        Self::reply(t, &Reply::result(Status::BadHeader, 0, message));
+        self.state = State::Done;
+        t.close();
+    }
+
     fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
         let mut data = data;
         while !data.is_empty() {
@@ -497,6 +578,9 @@ impl Protocol for Receive {
                 }
             };
             data = data.get(used..).unwrap_or_default();
+        }
+        if matches!(self.state, State::Header) {
+            self.await_header(t);
         }
     }
 

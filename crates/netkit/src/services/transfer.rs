@@ -330,7 +330,7 @@ impl Header {
 
     /// The path as text, for messages (lossy UTF-8).
     pub fn display_path(&self) -> String {
-        String::from_utf8_lossy(&self.path).into_owned()
+        crate::net::escape_log_bytes(&self.path).into_owned()
     }
 }
 

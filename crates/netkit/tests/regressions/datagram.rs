@@ -106,7 +106,7 @@ fn reactor_drops_a_truncated_datagram() {
     .unwrap();
     let addr = r
         .listen_datagram(
-            &Address::UnixDgram(dir.path().join("echo.dgram")),
+            Address::UnixDgram(dir.path().join("echo.dgram")),
             services::datagram_service("echo", &ServiceOptions::default()).unwrap(),
         )
         .unwrap();
