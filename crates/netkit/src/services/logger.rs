@@ -3,7 +3,8 @@
 //! Answers seed 003's loggers (`select_logger.py`, `poll_logger.py`,
 //! `twisted_logger.py`). Output matches theirs: `Got connection from ('127.0.0.1',
 //! 50000)`, then each line as text (invalid UTF-8 replaced, as Python's
-//! `decode(errors="replace")` does), then `('127.0.0.1', 50000) disconnected`. Addresses
+//! `decode(errors="replace")` does, and control characters escaped as `\xNN` so a
+//! client cannot forge or rewrite log lines), then `('127.0.0.1', 50000) disconnected`. Addresses
 //! are printed the way Python prints a socket address tuple; a Unix peer prints as
 //! its path. Output goes to a [`LogSink`] (stdout by default), one flushed write per
 //! line, so lines from concurrent connections never interleave mid-line.
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::net::escape_log_bytes;
 use crate::protocol::line::{LineProtocol, LineReceiver, LineTransport};
 use crate::protocol::{CloseReason, PeerAddr, Transport};
 
@@ -157,7 +159,7 @@ impl Logger {
 
     fn log_line(&self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        self.sink.line(&String::from_utf8_lossy(line));
+        self.sink.line(&escape_log_bytes(line));
     }
 }
 
