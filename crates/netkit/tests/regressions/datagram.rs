@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use netkit::net::{max_datagram_size, recv_datagram, Address, Datagram};
 use netkit::reactor::{Reactor, ReactorConfig};
-use netkit::server::{DatagramRequest, Server};
+use netkit::server::{DatagramRequest, Server, ServerBuilder};
 use netkit::services::{self, ServiceOptions};
 
 const STEP: Duration = Duration::from_secs(10);
@@ -51,46 +51,42 @@ fn unix_datagram_buffer_fits_more_than_udp() {
     assert!(max_datagram_size(true) >= 200_000);
 }
 
+/// Runs a blocking server that receives at most 1 KiB per datagram, sends it
+/// [`oversized_then_small`], and returns what came back.
+fn through_blocking_server(b: ServerBuilder) -> Vec<u8> {
+    let server = b.max_datagram(1024).build().unwrap();
+    let addr = server.local_addresses()[0].clone();
+    let stop = server.shutdown_handle();
+    let t = std::thread::spawn(move || server.serve_forever());
+    let got = oversized_then_small(&addr, 1024);
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+    got
+}
+
 /// A datagram over the limit used to reach the service cut short (and be
 /// echoed in part); the blocking server now drops it, and a handler is told.
 #[test]
 fn blocking_server_drops_a_truncated_datagram_and_tells_handlers() {
     let dir = tempfile::tempdir().unwrap();
-    let echo_at = Address::UnixDgram(dir.path().join("echo.dgram"));
-    let server = Server::builder()
-        .listen(echo_at)
-        .max_datagram(1024)
-        .datagram_service(services::datagram_service("echo", &ServiceOptions::default()).unwrap())
-        .build()
-        .unwrap();
-    let addr = server.local_addresses()[0].clone();
-    let stop = server.shutdown_handle();
-    let t = std::thread::spawn(move || server.serve_forever());
-    assert_eq!(oversized_then_small(&addr, 1024), b"small");
-    stop.shutdown();
-    t.join().unwrap().unwrap();
+    let echo = Server::builder()
+        .listen(Address::UnixDgram(dir.path().join("echo.dgram")))
+        .datagram_service(services::datagram_service("echo", &ServiceOptions::default()).unwrap());
+    assert_eq!(through_blocking_server(echo), b"small");
 
     let seen = Arc::new(AtomicUsize::new(0));
     let counted = seen.clone();
-    let server = Server::builder()
+    let flagged = Server::builder()
         .listen(Address::UnixDgram(dir.path().join("flag.dgram")))
-        .max_datagram(1024)
         .datagram_handler(move |req: &mut DatagramRequest<'_>| {
             if req.truncated() {
                 counted.fetch_add(1, Ordering::SeqCst);
                 return Ok(());
             }
             req.reply(req.data())
-        })
-        .build()
-        .unwrap();
-    let addr = server.local_addresses()[0].clone();
-    let stop = server.shutdown_handle();
-    let t = std::thread::spawn(move || server.serve_forever());
-    assert_eq!(oversized_then_small(&addr, 1024), b"small");
+        });
+    assert_eq!(through_blocking_server(flagged), b"small");
     assert_eq!(seen.load(Ordering::SeqCst), 3);
-    stop.shutdown();
-    t.join().unwrap().unwrap();
 }
 
 /// The reactor used to answer the first 64 KiB of a longer datagram; it now
