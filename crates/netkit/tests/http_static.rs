@@ -50,7 +50,10 @@ fn urllib_gets_files_and_listings() {
             assert!(out.contains(&format!(">{name}</a>")), "{name} in {out}");
         }
         // Symlinks that leave the root are served as 403, so they are not listed.
-        assert!(!out.contains("escape.txt") && !out.contains("updir"), "{out}");
+        assert!(
+            !out.contains("escape.txt") && !out.contains("updir"),
+            "{out}"
+        );
     }
 }
 
