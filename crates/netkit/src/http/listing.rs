@@ -282,7 +282,7 @@ impl Listing {
         out.push_str("</h1>\n");
         if !self.sorted {
             out.push_str("<p>More than ");
-            push_u64(out, SORT_LIMIT as u64);
+            push_grouped(out, SORT_LIMIT as u64);
             out.push_str(" entries: listed in directory order.</p>\n");
         }
         out.push_str(
@@ -355,6 +355,17 @@ impl Listing {
             push_size(out, meta.len());
             out.push_str("</td></tr>\n");
         }
+    }
+}
+
+/// Appends `n` with its digits grouped by three (`10,000`).
+fn push_grouped(out: &mut String, n: u64) {
+    let digits = n.to_string();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
     }
 }
 
@@ -467,6 +478,21 @@ mod tests {
         assert_eq!(size(3_565_158), "3.4 MiB");
         assert_eq!(size(209_715_200), "200 MiB");
         assert_eq!(size(u64::MAX), "16 EiB");
+    }
+
+    #[test]
+    fn grouped_digits() {
+        for (n, want) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (10_000, "10,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            let mut s = String::new();
+            push_grouped(&mut s, n);
+            assert_eq!(s, want);
+        }
     }
 
     #[test]

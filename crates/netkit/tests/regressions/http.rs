@@ -118,7 +118,7 @@ fn a_huge_listing_is_written_in_bounded_steps() {
     assert!(out.writes.iter().all(|w| w.len() < 64 * 1024));
     let page = out.text();
     assert!(page.ends_with("</html>\n"), "the page is complete");
-    assert!(page.contains("More than 10000 entries: listed in directory order."));
+    assert!(page.contains("More than 10,000 entries: listed in directory order."));
     assert_eq!(page.matches("<tr><td><a href=\"f").count(), N);
     assert!(out.closed);
     let log = log.lock().unwrap();
