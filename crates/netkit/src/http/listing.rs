@@ -223,9 +223,8 @@ impl Listing {
             }
             match entries.next() {
                 Some(Ok(e)) => self.names.push(e.file_name().as_bytes()),
-                // An entry that vanished or cannot be read is skipped.
-                Some(Err(_)) => {}
-                None => {
+                // A failing read ends the listing with what was read so far.
+                Some(Err(_)) | None => {
                     self.entries = None;
                     return true;
                 }

@@ -2,7 +2,7 @@
 //! (`urllib.request`'s `urlopen` / `urlretrieve`).
 //!
 //! In scope:
-//! - [`StaticFiles`], a [`Factory`](crate::protocol::Factory) whose Protocol serves
+//! - [`StaticFiles`], a [`Factory`] whose Protocol serves
 //!   files under a root directory over HTTP/1.0 and 1.1 (GET and HEAD, keep-alive,
 //!   pipelining, conditional requests, single byte ranges, directory listings), with
 //!   file bodies sent by [`Transport::write_file`](crate::protocol::Transport::write_file)
