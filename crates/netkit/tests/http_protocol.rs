@@ -143,7 +143,7 @@ fn every_split_point_gives_the_same_answer() {
 #[test]
 fn pipelined_requests_answered_in_order() {
     let s = site();
-    let req = "GET /hello.txt HTTP/1.1\r\n\r\nHEAD /sub/a.bin HTTP/1.1\r\n\r\nGET /big.bin HTTP/1.1\r\n\r\nGET /sub/a.bin HTTP/1.1\r\nConnection: close\r\n\r\n";
+    let req = "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nHEAD /sub/a.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/a.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     let out = s.get(req);
     let r = responses(&out.written, &[false, true, false, false]);
     assert_eq!(r.len(), 4);
@@ -160,7 +160,7 @@ fn pipelined_requests_answered_in_order() {
 #[test]
 fn every_split_point_of_a_pipeline() {
     let s = site();
-    let req = b"GET /hello.txt HTTP/1.1\r\n\r\nGET /sub/a.bin HTTP/1.0\r\n\r\n";
+    let req = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/a.bin HTTP/1.0\r\n\r\n";
     for cut in 0..=req.len() {
         let out = s.run(Script::new().data(&req[..cut]).data(&req[cut..]));
         let r = responses(&out.written, &[]);
@@ -184,7 +184,7 @@ fn http10_keep_alive() {
 #[test]
 fn head_has_length_but_no_body() {
     let s = site();
-    let out = s.get("HEAD /big.bin HTTP/1.1\r\n\r\n");
+    let out = s.get("HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = responses(&out.written, &[true]);
     assert_eq!(r.len(), 1);
     assert_eq!(header(&r[0].1, "content-length").unwrap(), "40000");
@@ -192,37 +192,107 @@ fn head_has_length_but_no_body() {
     assert_eq!(s.log.lock().unwrap()[0].bytes, 0);
 }
 
+/// Decodes a chunked body that ends the output: the payload, and what follows it.
+fn dechunk(mut raw: &[u8]) -> (Vec<u8>, &[u8]) {
+    let mut body = Vec::new();
+    loop {
+        let eol = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..eol]).unwrap(), 16).unwrap();
+        raw = &raw[eol + 2..];
+        if size == 0 {
+            assert_eq!(&raw[..2], b"\r\n", "chunked body ends with an empty line");
+            return (body, &raw[2..]);
+        }
+        body.extend_from_slice(&raw[..size]);
+        assert_eq!(&raw[size..size + 2], b"\r\n");
+        raw = &raw[size + 2..];
+    }
+}
+
 #[test]
 fn directories() {
     let s = site();
-    let (status, head, _) = one(&s.get("GET /sub?x=1 HTTP/1.1\r\n\r\n"));
+    let (status, head, _) = one(&s.get("GET /sub?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"));
     assert_eq!(status, 301);
     assert_eq!(header(&head, "location").unwrap(), "/sub/?x=1");
-    let (status, head, body) = one(&s.get("GET /sub/ HTTP/1.1\r\n\r\n"));
-    assert_eq!(status, 200);
+    // HTTP/1.0: the listing ends with the connection.
+    let out = s.get("GET /sub/ HTTP/1.0\r\n\r\n");
+    let text = out.text();
+    let (head, page) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert_eq!(
-        header(&head, "content-type").unwrap(),
+        header(head, "content-type").unwrap(),
         "text/html; charset=utf-8"
     );
-    let page = String::from_utf8(body).unwrap();
-    assert!(page.contains("Directory listing for /sub/"));
-    assert!(page.contains("<a href=\"a.bin\">a.bin</a> 100"));
-    let (status, _, body) = one(&s.get("GET /withindex/ HTTP/1.1\r\n\r\n"));
+    assert!(header(head, "content-length").is_none());
+    assert_eq!(header(head, "connection").unwrap(), "close");
+    assert!(out.closed);
+    assert!(page.contains("<title>Index of /sub/</title>"), "{page}");
+    assert!(page.contains("<a href=\"a.bin\">a.bin</a>"), "{page}");
+    assert!(page.contains("title=\"100 bytes\">100 B</td>"), "{page}");
+    assert!(page.contains("<a href=\"../\">../</a>"));
+    assert!(page.ends_with("</html>\n"));
+    let (status, _, body) = one(&s.get("GET /withindex/ HTTP/1.1\r\nHost: t\r\n\r\n"));
     assert_eq!((status, body.as_slice()), (200, &b"<p>index</p>"[..]));
-    let (_, _, body) = one(&s.get("GET / HTTP/1.1\r\n\r\n"));
+    // HTTP/1.1: chunked, and the connection goes on to the next request.
+    let out = s.get("GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    let end = out
+        .written
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    let head = String::from_utf8(out.written[..end].to_vec()).unwrap();
+    assert_eq!(header(&head, "transfer-encoding").unwrap(), "chunked");
+    let (body, rest) = dechunk(&out.written[end..]);
     let page = String::from_utf8(body).unwrap();
     assert!(page.contains("<a href=\"sub/\">sub/</a>"));
-    assert!(page.contains("<a href=\"escape\">escape@</a>"));
+    assert!(
+        !page.contains("escape"),
+        "a symlink out of the root is not listed"
+    );
+    assert!(!page.contains("href=\"../\""), "no parent link at the root");
+    let (status, _, body) = one(&Outcome {
+        written: rest.to_vec(),
+        ..Outcome::default()
+    });
+    assert_eq!((status, body.as_slice()), (200, &b"hello world\n"[..]));
+    assert!(!out.closed);
+    // HEAD: the same head, no body, and the directory is not read.
+    let out = s.get("HEAD /sub/ HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        out.text().ends_with("Transfer-Encoding: chunked\r\n\r\n"),
+        "{}",
+        out.text()
+    );
+    let first = s
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.request_line == "GET /sub/ HTTP/1.0")
+        .cloned();
+    let len = page_len(&s);
+    assert_eq!(first.unwrap().bytes as usize, len);
+}
+
+/// The length of the `/sub/` listing page, fetched again over HTTP/1.0.
+fn page_len(s: &Site) -> usize {
+    let text = s.get("GET /sub/ HTTP/1.0\r\n\r\n").text();
+    text.split_once("\r\n\r\n").unwrap().1.len()
 }
 
 #[test]
 fn conditional_requests() {
     let s = site();
-    let (_, head, _) = one(&s.get("GET /hello.txt HTTP/1.1\r\n\r\n"));
+    let (_, head, _) = one(&s.get("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
     let etag = header(&head, "etag").unwrap();
     let lm = header(&head, "last-modified").unwrap();
     let out = s.get(&format!(
-        "GET /hello.txt HTTP/1.1\r\nIf-None-Match: {etag}\r\n\r\n"
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"
     ));
     let (status, head304, body) = one(&out);
     assert_eq!(status, 304);
@@ -230,20 +300,20 @@ fn conditional_requests() {
     assert_eq!(header(&head304, "etag").unwrap(), etag);
     assert!(!out.closed);
     let (status, _, _) = one(&s.get(&format!(
-        "GET /hello.txt HTTP/1.1\r\nIf-Modified-Since: {lm}\r\n\r\n"
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {lm}\r\n\r\n"
     )));
     assert_eq!(status, 304);
     let (status, _, _) = one(&s.get(
-        "GET /hello.txt HTTP/1.1\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n",
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n",
     ));
     assert_eq!(status, 200);
     // If-None-Match takes precedence over If-Modified-Since.
     let req = format!(
-        "GET /hello.txt HTTP/1.1\r\nIf-None-Match: \"other\"\r\nIf-Modified-Since: {lm}\r\n\r\n"
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"other\"\r\nIf-Modified-Since: {lm}\r\n\r\n"
     );
     assert_eq!(one(&s.get(&req)).0, 200);
     let (status, _, _) =
-        one(&s.get("GET /hello.txt HTTP/1.1\r\nIf-Modified-Since: garbage\r\n\r\n"));
+        one(&s.get("GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: garbage\r\n\r\n"));
     assert_eq!(status, 200);
 }
 
@@ -259,20 +329,22 @@ fn ranges() {
         ("bytes=0-0,5-6", 200, 0, 40000, ""),
     ];
     for (range, status, start, len, cr) in cases {
-        let (st, head, body) =
-            one(&s.get(&format!("GET /big.bin HTTP/1.1\r\nRange: {range}\r\n\r\n")));
+        let (st, head, body) = one(&s.get(&format!(
+            "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: {range}\r\n\r\n"
+        )));
         assert_eq!(st, *status, "{range}");
         assert_eq!(body, &big[*start..start + len], "{range}");
         assert_eq!(header(&head, "content-range").unwrap_or_default(), *cr);
     }
-    let out = s.get("GET /big.bin HTTP/1.1\r\nRange: bytes=40000-\r\n\r\n");
+    let out = s.get("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=40000-\r\n\r\n");
     let (st, head, _) = one(&out);
     assert_eq!(st, 416);
     assert_eq!(header(&head, "content-range").unwrap(), "bytes */40000");
     assert!(out.closed);
     // If-Range with a stale validator serves the whole file.
-    let (st, _, body) =
-        one(&s.get("GET /big.bin HTTP/1.1\r\nRange: bytes=0-9\r\nIf-Range: \"old\"\r\n\r\n"));
+    let (st, _, body) = one(
+        &s.get("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-9\r\nIf-Range: \"old\"\r\n\r\n")
+    );
     assert_eq!((st, body.len()), (200, 40000));
 }
 
@@ -293,7 +365,7 @@ fn traversal_is_refused() {
         "/escape",
         "http://x/../secret.txt",
     ] {
-        let out = s.get(&format!("GET {target} HTTP/1.1\r\n\r\n"));
+        let out = s.get(&format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n"));
         let (status, _, body) = one(&out);
         assert!(
             status == 403 || status == 400 || status == 404,
@@ -306,7 +378,7 @@ fn traversal_is_refused() {
         assert!(out.closed, "{target}");
     }
     for target in ["secret.txt", "*", "ftp://x/secret.txt"] {
-        let (status, _, _) = one(&s.get(&format!("GET {target} HTTP/1.1\r\n\r\n")));
+        let (status, _, _) = one(&s.get(&format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n")));
         assert_eq!(status, 400, "{target}");
     }
     let _ = &s.dir;
@@ -327,26 +399,39 @@ fn limits_and_errors() {
         assert!(out.closed);
     };
     check(
-        format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000)).as_bytes(),
+        format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000)).as_bytes(),
         414,
     );
     let many: String = (0..150).map(|i| format!("X-{i}: v\r\n")).collect();
-    check(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes(), 431);
     check(
-        format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(9000)).as_bytes(),
+        format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n").as_bytes(),
         431,
     );
     check(
-        b"POST /hello.txt HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        format!(
+            "GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n",
+            "v".repeat(9000)
+        )
+        .as_bytes(),
+        431,
+    );
+    check(
+        b"POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
         405,
     );
-    check(b"DELETE / HTTP/1.1\r\n\r\n", 405);
-    check(b"GET / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 413);
-    check(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    check(b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 405);
+    check(
+        b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n",
+        413,
+    );
+    check(
+        b"GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    );
     check(b"garbage\r\n\r\n", 400);
-    check(b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400);
-    check(b"GET /nope HTTP/1.1\r\n\r\n", 404);
-    let out = s.get("PUT / HTTP/1.1\r\n\r\n");
+    check(b"GET / HTTP/1.1\r\nHost: t\r\nno colon\r\n\r\n", 400);
+    check(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", 404);
+    let out = s.get("PUT / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(header(&one(&out).1, "allow").unwrap(), "GET, HEAD");
     // Limits hold while the head is still arriving in pieces.
     let mut script = Script::new();
@@ -362,7 +447,7 @@ fn limits_and_errors() {
 fn a_get_body_is_read_and_discarded() {
     let s = site();
     let req =
-        b"GET /hello.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcdeGET /sub/a.bin HTTP/1.1\r\n\r\n";
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcdeGET /sub/a.bin HTTP/1.1\r\nHost: t\r\n\r\n";
     for cut in 0..=req.len() {
         let out = s.run(Script::new().data(&req[..cut]).data(&req[cut..]));
         let r = responses(&out.written, &[]);
@@ -379,7 +464,7 @@ fn slow_headers_time_out() {
     });
     let out = s.run(
         Script::new()
-            .data(b"GET /hello.txt HTTP/1.1\r\nHost")
+            .data(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nHost")
             .fire_timers(),
     );
     let (status, _, _) = one(&out);
@@ -390,14 +475,14 @@ fn slow_headers_time_out() {
     // timeout counts from there); the second firing is that deadline.
     let out = s.run(
         Script::new()
-            .data(b"GET /hello.txt HTTP/1.1\r\n\r\n")
+            .data(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
             .fire_timers()
             .fire_timers(),
     );
     assert_eq!(one(&out).0, 200);
     assert!(out.closed);
     // A timer is always pending while a head is awaited, with the configured delay.
-    let out = s.run(Script::new().data(b"GET /hello.txt HTTP/1.1\r\n\r\n"));
+    let out = s.run(Script::new().data(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
     assert_eq!(out.pending_timers, vec![std::time::Duration::from_secs(3)]);
 }
 
@@ -406,7 +491,7 @@ fn eof_after_pipelined_requests_answers_them_all() {
     let s = site();
     let out = s.run(
         Script::new()
-            .data(b"GET /hello.txt HTTP/1.1\r\n\r\nGET /sub/a.bin HTTP/1.1\r\n\r\n")
+            .data(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/a.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             .eof(),
     );
     assert_eq!(responses(&out.written, &[]).len(), 2);
@@ -419,7 +504,7 @@ fn eof_after_pipelined_requests_answers_them_all() {
 #[test]
 fn access_log_line() {
     let s = site();
-    s.get("GET /nope HTTP/1.1\r\n\r\n");
+    s.get("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
     let line = s.log.lock().unwrap()[0].to_string();
     assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
     assert!(line.contains("] \"GET /nope HTTP/1.1\" 404 "), "{line}");
@@ -432,8 +517,8 @@ fn mangled_requests_never_panic_and_always_get_a_status() {
     let base: &[&[u8]] = &[
         b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-3\r\n\r\n",
         b"HEAD /sub/ HTTP/1.0\r\nConnection: keep-alive\r\nIf-None-Match: \"x\"\r\n\r\n",
-        b"GET /%2e%2e/%zz/%/a%2 HTTP/1.1\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
-        b"GET /big.bin HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n",
+        b"GET /%2e%2e/%zz/%/a%2 HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
+        b"GET /big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: t\r\n\r\n",
     ];
     // A small deterministic generator: flip, drop and duplicate bytes, cut anywhere.
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -473,7 +558,7 @@ fn a_body_that_never_arrives_times_out() {
     let s = site();
     let out = s.run(
         Script::new()
-            .data(b"GET /hello.txt HTTP/1.1\r\nContent-Length: 100\r\n\r\nab")
+            .data(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nab")
             .fire_timers() // the connect-time timer, moved to the body's deadline
             .fire_timers(),
     );

@@ -104,6 +104,9 @@ pub struct Args {
     /// head (a file header) in this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub header_timeout: Duration,
+    /// `http`: list dotfiles in directory listings (hidden by default).
+    #[arg(long)]
+    pub show_hidden: bool,
     /// `receive`: replace files that already exist.
     #[arg(long)]
     pub overwrite: bool,
@@ -363,6 +366,7 @@ fn service_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFact
     if args.service == "http" {
         let http = HttpOptions {
             header_timeout: args.header_timeout,
+            show_hidden: args.show_hidden,
             access_log: access_log(),
             ..HttpOptions::default()
         };

@@ -1,28 +1,43 @@
 //! One HTTP connection of the static file service, as a [`Protocol`].
 //!
 //! Bytes accumulate in a bounded buffer; each complete request head is answered in
-//! order (pipelining), file bodies queued with [`Transport::write_file`] behind the
-//! head. While more than `max_queued` bytes wait for the peer, further requests
-//! wait and reading pauses; the runner then asks for more through
-//! [`Protocol::resume_producing`] once the queue is below its low watermark. Every
-//! error response closes the connection. A
-//! request head must arrive within the header timeout, which also closes an idle
-//! keep-alive connection.
+//! order (pipelining). Small bodies go out with the head. A large file and a
+//! directory listing are *streams*: the connection is a producer
+//! ([`Protocol::resume_producing`]) that queues the next piece only when the runner
+//! asks, below its low watermark — a file one [`FILE_CHUNK`] range at a time
+//! (sent with [`Transport::write_file`]), a listing one bounded step of
+//! [`Listing`] at a time (chunked for HTTP/1.1, ended by closing for HTTP/1.0).
+//! While a stream is going, or more than `max_queued` bytes wait for the peer,
+//! further requests wait and reading pauses. Every error response closes the
+//! connection. A request head must arrive within the header timeout, which also
+//! closes an idle keep-alive connection.
+//!
+//! The access log line of a streamed body is written once its last byte has gone
+//! to the kernel, or when the connection ends, with the bytes actually sent: the
+//! connection counts what it queued and reads [`Transport::buffered`] to learn
+//! what left, and a file that shrank mid-transfer is measured again.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::listing::Listing;
 use super::log::AccessRecord;
-use super::path::{parse_target, resolve_parsed, Refusal};
+use super::path::{dir_location, parse_target, resolve_parsed, Refusal, Resolved};
 use super::range::{parse_range, RangeSpec};
 use super::request::{self, Head, Parsed};
 use super::response::{self, Persist};
-use super::{listing, mime, sys, Shared};
-use crate::protocol::{PeerAddr, Protocol, TimerId, Transport};
+use super::{mime, sys, Shared};
+use crate::net::escape_log;
+use crate::protocol::{CloseReason, PeerAddr, Protocol, TimerId, Transport};
+
+/// A large file body is queued this much at a time, each range once the one
+/// before it has gone to the kernel.
+pub(crate) const FILE_CHUNK: u64 = 1 << 20;
 
 /// The Protocol [`StaticFiles`](super::StaticFiles) builds for each connection.
 pub struct HttpConn {
@@ -44,6 +59,16 @@ pub struct HttpConn {
     eof: bool,
     /// The connection was closed; nothing more is done.
     done: bool,
+    /// The body being streamed, which holds back further requests.
+    stream: Option<Stream>,
+    /// A zero-delay timer that continues a stream which had nothing to write.
+    resume_timer: Option<TimerId>,
+    /// Bytes handed to the transport so far.
+    queued: u64,
+    /// Of those, how many had left the queue when last looked.
+    flushed: u64,
+    /// Access log lines waiting for their bodies to go out, oldest first.
+    pending: VecDeque<PendingLog>,
 }
 
 impl std::fmt::Debug for HttpConn {
@@ -52,6 +77,8 @@ impl std::fmt::Debug for HttpConn {
             .field("client", &self.client)
             .field("buffered", &self.buf.len())
             .field("waiting", &self.waiting)
+            .field("streaming", &self.stream.is_some())
+            .field("pending_logs", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +89,73 @@ struct Ctx {
     started: Instant,
     head_only: bool,
     persist: Persist,
+}
+
+/// A body produced piece by piece.
+struct Stream {
+    kind: StreamKind,
+    /// How the connection goes on once the body is complete.
+    persist: Persist,
+}
+
+enum StreamKind {
+    /// A file range: `next..end` is still to be queued.
+    File {
+        file: Arc<File>,
+        next: u64,
+        end: u64,
+    },
+    /// A directory listing, in chunked encoding or ended by closing.
+    Listing { listing: Listing, chunked: bool },
+}
+
+/// An access log line whose body may not have gone out yet.
+struct PendingLog {
+    request_line: String,
+    status: u16,
+    started: Instant,
+    /// `HttpConn::queued` where the body starts.
+    body_start: u64,
+    /// Where it ends, once it is queued whole.
+    body_end: Option<u64>,
+    /// For a file body, what it takes to measure what was sent if it fails.
+    file: Option<FileTrack>,
+}
+
+/// The file of a streamed file body and the range in flight.
+struct FileTrack {
+    file: Arc<File>,
+    /// The file offset the body starts at.
+    start: u64,
+    /// The file range queued last (empty before the first).
+    chunk: (u64, u64),
+    /// `HttpConn::queued` at the end of that range.
+    chunk_mark: u64,
+}
+
+impl PendingLog {
+    /// Body bytes sent, told the connection ended for `reason` after `flushed`
+    /// bytes were seen to leave and `queued` were queued in all.
+    fn sent_at_end(&self, reason: &CloseReason, flushed: u64, queued: u64) -> u64 {
+        let queued_body = self.body_end.unwrap_or(queued) - self.body_start;
+        if *reason == CloseReason::Done {
+            // An orderly close comes only after the queue drained.
+            return queued_body;
+        }
+        let seen = flushed.saturating_sub(self.body_start).min(queued_body);
+        let Some(f) = &self.file else {
+            return seen;
+        };
+        let (at, end) = f.chunk;
+        let size = f.file.metadata().map_or(u64::MAX, |m| m.len());
+        if at < end && size < end {
+            // The file shrank under the range in flight: everything before that
+            // range had gone out, and sending stopped where the file now ends.
+            (size.max(at) - f.start).max(seen).min(queued_body)
+        } else {
+            seen
+        }
+    }
 }
 
 impl HttpConn {
@@ -80,6 +174,11 @@ impl HttpConn {
             waiting: false,
             eof: false,
             done: false,
+            stream: None,
+            resume_timer: None,
+            queued: 0,
+            flushed: 0,
+            pending: VecDeque::new(),
         }
     }
 
@@ -107,14 +206,74 @@ impl HttpConn {
         if let Some((id, _)) = self.timer.take() {
             t.cancel_timer(id);
         }
+        if let Some(id) = self.resume_timer.take() {
+            t.cancel_timer(id);
+        }
         self.done = true;
         t.close();
+    }
+
+    /// Queues bytes, counting them.
+    fn put(&mut self, t: &mut dyn Transport, data: &[u8]) {
+        self.queued += data.len() as u64;
+        t.write(data);
+    }
+
+    /// Queues a file range, counting it.
+    fn put_file(&mut self, t: &mut dyn Transport, file: Arc<File>, offset: u64, len: u64) {
+        self.queued += len;
+        t.write_file(file, offset, len);
+    }
+
+    /// Learns how much has left the queue, and writes the log lines of the
+    /// bodies that have gone out whole.
+    fn observe(&mut self, t: &dyn Transport) {
+        let buffered = u64::try_from(t.buffered()).unwrap_or(u64::MAX);
+        self.flushed = self.flushed.max(self.queued.saturating_sub(buffered));
+        while let Some(p) = self.pending.front() {
+            match p.body_end {
+                Some(end) if self.flushed >= end => {
+                    let bytes = end - p.body_start;
+                    if let Some(p) = self.pending.pop_front() {
+                        self.log(&p.request_line, p.status, bytes, p.started);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn log(&self, request_line: &str, status: u16, bytes: u64, started: Instant) {
+        self.shared.opts.access_log.log(&AccessRecord {
+            client: self.client.clone(),
+            request_line: request_line.to_string(),
+            status,
+            bytes,
+            duration: started.elapsed(),
+            time: SystemTime::now(),
+        });
+    }
+
+    /// Logs a response queued whole with `bytes` of body: at once, or after the
+    /// log lines still waiting, to keep their order.
+    fn record(&mut self, ctx: &Ctx, status: u16, bytes: u64) {
+        if self.pending.is_empty() {
+            return self.log(&ctx.request_line, status, bytes, ctx.started);
+        }
+        self.pending.push_back(PendingLog {
+            request_line: ctx.request_line.clone(),
+            status,
+            started: ctx.started,
+            body_start: self.queued - bytes,
+            body_end: Some(self.queued),
+            file: None,
+        });
     }
 
     /// Answers every complete request in the buffer, in order.
     fn process(&mut self, t: &mut dyn Transport) {
         loop {
-            if self.done {
+            if self.done || self.stream.is_some() {
                 return;
             }
             if self.discard > 0 {
@@ -157,7 +316,11 @@ impl HttpConn {
                 }
                 Parsed::Error(status, why) => {
                     let line = first_line(&self.buf);
-                    tracing::warn!("http: {}: {why}: {}", self.client, line.escape_default());
+                    tracing::warn!(
+                        "http: {}: {why}: {}",
+                        escape_log(&self.client),
+                        escape_log(&line)
+                    );
                     let ctx = Ctx {
                         request_line: line,
                         started: Instant::now(),
@@ -234,11 +397,7 @@ impl HttpConn {
         };
         if meta.is_dir() {
             if !resolved.raw_path.ends_with('/') {
-                let mut location = format!("{}/", resolved.raw_path);
-                if let Some(q) = &resolved.query {
-                    location.push('?');
-                    location.push_str(q);
-                }
+                let location = dir_location(&resolved.raw_path, resolved.query.as_deref());
                 let extra = [("Location", location.as_str())];
                 return self.send(t, &ctx, 301, &extra, Body::Bytes(b""));
             }
@@ -251,10 +410,7 @@ impl HttpConn {
             if let Some((p, f, m)) = index {
                 return self.serve_file(t, &ctx, &head, &p, f, &m);
             }
-            return match listing::render(&resolved.url_path, &resolved.fs_path) {
-                Ok(page) => self.send(t, &ctx, 200, &[("Content-Type", HTML)], Body::Bytes(&page)),
-                Err(_) => self.error(t, &ctx, 403, "No permission to list directory", &[]),
-            };
+            return self.list(t, &ctx, &resolved);
         }
         if !meta.is_file() {
             return self.error(t, &ctx, 403, "Not a regular file", &[]);
@@ -270,11 +426,181 @@ impl HttpConn {
             Refusal::Forbidden(why) => {
                 tracing::warn!(
                     "http: {}: refused {}: {why}",
-                    self.client,
-                    head.target.escape_default()
+                    escape_log(&self.client),
+                    escape_log(&head.target)
                 );
                 self.error(t, ctx, 403, "Forbidden", &[])
             }
+        }
+    }
+
+    /// Answers with a directory listing, streamed: chunked to an HTTP/1.1 client
+    /// that keeps the connection, otherwise ended by closing the connection.
+    fn list(&mut self, t: &mut dyn Transport, ctx: &Ctx, resolved: &Resolved) {
+        let opened = Listing::open(
+            &resolved.fs_path,
+            &self.shared.root,
+            &resolved.url_path,
+            self.shared.opts.show_hidden,
+        );
+        let Ok(listing) = opened else {
+            return self.error(t, ctx, 403, "No permission to list directory", &[]);
+        };
+        let chunked = ctx.persist == Persist::KeepAlive { http10: false };
+        let persist = if chunked { ctx.persist } else { Persist::Close };
+        let mut extra = vec![("Content-Type", HTML)];
+        if chunked {
+            extra.push(("Transfer-Encoding", "chunked"));
+        }
+        let head = response::head_streamed(200, &extra, persist);
+        self.put(t, &head);
+        if ctx.head_only {
+            self.record(ctx, 200, 0);
+            if persist == Persist::Close {
+                self.close(t);
+            }
+            return;
+        }
+        self.begin(
+            t,
+            ctx,
+            200,
+            Stream {
+                kind: StreamKind::Listing { listing, chunked },
+                persist,
+            },
+            None,
+        );
+    }
+
+    /// Starts streaming a body whose head is queued.
+    fn begin(
+        &mut self,
+        t: &mut dyn Transport,
+        ctx: &Ctx,
+        status: u16,
+        stream: Stream,
+        file: Option<FileTrack>,
+    ) {
+        self.pending.push_back(PendingLog {
+            request_line: ctx.request_line.clone(),
+            status,
+            started: ctx.started,
+            body_start: self.queued,
+            body_end: None,
+            file,
+        });
+        self.stream = Some(stream);
+        t.pause_reading();
+        self.pump(t);
+    }
+
+    /// Queues the stream's next piece, if the queue has room for it.
+    fn pump(&mut self, t: &mut dyn Transport) {
+        if self.done {
+            return;
+        }
+        self.observe(t);
+        let Some(mut stream) = self.stream.take() else {
+            return;
+        };
+        let finished = match &mut stream.kind {
+            StreamKind::File { file, next, end } => {
+                let (file, next, end) = (file.clone(), next, *end);
+                let step = self.pump_file(t, &file, *next, end);
+                match step {
+                    FileStep::Wait => false,
+                    FileStep::Queued(to) => {
+                        *next = to;
+                        to >= end
+                    }
+                    FileStep::Shrank(to) => {
+                        tracing::warn!(
+                            "http: {}: {}: the file shrank while being sent",
+                            escape_log(&self.client),
+                            escape_log(self.pending.back().map_or("", |p| &p.request_line))
+                        );
+                        *next = to;
+                        stream.persist = Persist::Close;
+                        true
+                    }
+                }
+            }
+            StreamKind::Listing { listing, chunked } => {
+                let mut html = String::new();
+                let done = listing.step(&mut html);
+                let chunked = *chunked;
+                if !html.is_empty() {
+                    let mut piece = Vec::with_capacity(html.len() + 16);
+                    if chunked {
+                        piece.extend_from_slice(format!("{:x}\r\n", html.len()).as_bytes());
+                    }
+                    piece.extend_from_slice(html.as_bytes());
+                    if chunked {
+                        piece.extend_from_slice(b"\r\n");
+                    }
+                    self.put(t, &piece);
+                } else if !done && self.resume_timer.is_none() {
+                    // Nothing to write yet (names are being read): continue on the
+                    // next turn, since the runner asks producers again only after
+                    // they write.
+                    self.resume_timer = Some(t.call_later(Duration::ZERO));
+                }
+                if done && chunked {
+                    self.put(t, b"0\r\n\r\n");
+                }
+                done
+            }
+        };
+        if !finished {
+            self.stream = Some(stream);
+            return;
+        }
+        if let Some(p) = self.pending.back_mut() {
+            p.body_end = Some(self.queued);
+        }
+        if let Some(id) = self.resume_timer.take() {
+            t.cancel_timer(id);
+        }
+        t.resume_reading();
+        self.observe(t);
+        if stream.persist == Persist::Close {
+            self.close(t);
+        } else {
+            self.process(t);
+        }
+    }
+
+    /// Queues the next range of a file body: only once the range before it has
+    /// gone to the kernel, so that what was sent can be told if the file shrinks.
+    fn pump_file(
+        &mut self,
+        t: &mut dyn Transport,
+        file: &Arc<File>,
+        next: u64,
+        end: u64,
+    ) -> FileStep {
+        let Some(track) = self.pending.back().and_then(|p| p.file.as_ref()) else {
+            return FileStep::Shrank(next);
+        };
+        if track.chunk.0 < track.chunk.1 && self.flushed < track.chunk_mark {
+            return FileStep::Wait;
+        }
+        let size = file.metadata().map_or(0, |m| m.len());
+        let want = end.min(next.saturating_add(FILE_CHUNK));
+        let to = want.min(size.max(next));
+        if to > next {
+            self.put_file(t, file.clone(), next, to - next);
+            let mark = self.queued;
+            if let Some(track) = self.pending.back_mut().and_then(|p| p.file.as_mut()) {
+                track.chunk = (next, to);
+                track.chunk_mark = mark;
+            }
+        }
+        if to < want {
+            FileStep::Shrank(to)
+        } else {
+            FileStep::Queued(to)
         }
     }
 
@@ -362,6 +688,7 @@ impl HttpConn {
     }
 
     /// Writes a response, logs it, and closes the connection unless it persists.
+    /// A large file body is streamed instead, and logged once sent.
     fn send(
         &mut self,
         t: &mut dyn Transport,
@@ -373,14 +700,14 @@ impl HttpConn {
         let mut persist = ctx.persist;
         let mut sent = 0;
         match body {
-            Body::None => t.write(&response::head(status, 0, extra, persist, 0)),
+            Body::None => self.put(t, &response::head(status, 0, extra, persist, 0)),
             Body::Bytes(b) => {
                 let mut out = response::head(status, b.len() as u64, extra, persist, b.len());
                 if !ctx.head_only {
                     out.extend_from_slice(b);
                     sent = b.len() as u64;
                 }
-                t.write(&out);
+                self.put(t, &out);
             }
             Body::File { file, start, len } => {
                 let small = len <= self.shared.opts.small_file;
@@ -391,7 +718,7 @@ impl HttpConn {
                 };
                 let mut out = response::head(status, len, extra, persist, inline);
                 if ctx.head_only {
-                    t.write(&out);
+                    self.put(t, &out);
                 } else if small {
                     let at = out.len();
                     out.resize(at + usize::try_from(len).unwrap_or(0), 0);
@@ -401,23 +728,28 @@ impl HttpConn {
                     if !matches!(read, Some(Ok(()))) {
                         return self.error(t, ctx, 500, "File changed while being read", &[]);
                     }
-                    t.write(&out);
+                    self.put(t, &out);
                     sent = len;
                 } else {
-                    t.write(&out);
-                    t.write_file(Arc::new(file), start, len);
-                    sent = len;
+                    self.put(t, &out);
+                    let file = Arc::new(file);
+                    let track = FileTrack {
+                        file: file.clone(),
+                        start,
+                        chunk: (start, start),
+                        chunk_mark: self.queued,
+                    };
+                    let kind = StreamKind::File {
+                        file,
+                        next: start,
+                        end: start + len,
+                    };
+                    let stream = Stream { kind, persist };
+                    return self.begin(t, ctx, status, stream, Some(track));
                 }
             }
         }
-        self.shared.opts.access_log.log(&AccessRecord {
-            client: self.client.clone(),
-            request_line: ctx.request_line.clone(),
-            status,
-            bytes: sent,
-            duration: ctx.started.elapsed(),
-            time: SystemTime::now(),
-        });
+        self.record(ctx, status, sent);
         if status >= 400 {
             persist = Persist::Close;
         }
@@ -425,6 +757,16 @@ impl HttpConn {
             self.close(t);
         }
     }
+}
+
+/// What queuing a file range came to.
+enum FileStep {
+    /// The range before is still going out.
+    Wait,
+    /// Queued up to this offset.
+    Queued(u64),
+    /// The file now ends before the body does; queued up to this offset.
+    Shrank(u64),
 }
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -435,7 +777,7 @@ enum Body<'a> {
     None,
     /// Bytes written with the head.
     Bytes(&'a [u8]),
-    /// A file range: small ones read and written with the head, large ones sent by `write_file`.
+    /// A file range: small ones read and written with the head, large ones streamed.
     File { file: File, start: u64, len: u64 },
 }
 
@@ -493,7 +835,21 @@ impl Protocol for HttpConn {
         }
     }
 
+    fn connection_lost(&mut self, reason: &CloseReason) {
+        while let Some(p) = self.pending.pop_front() {
+            let bytes = p.sent_at_end(reason, self.flushed, self.queued);
+            self.log(&p.request_line, p.status, bytes, p.started);
+        }
+    }
+
     fn timer_fired(&mut self, id: TimerId, t: &mut dyn Transport) {
+        if self.resume_timer == Some(id) {
+            self.resume_timer = None;
+            if t.buffered() <= self.shared.opts.max_queued {
+                self.pump(t);
+            }
+            return;
+        }
         let Some((armed, set_for)) = self.timer else {
             return;
         };
@@ -524,7 +880,10 @@ impl Protocol for HttpConn {
             return;
         }
         let line = first_line(&self.buf);
-        tracing::warn!("http: {}: request head not received in time", self.client);
+        tracing::warn!(
+            "http: {}: request head not received in time",
+            escape_log(&self.client)
+        );
         let ctx = Ctx {
             request_line: line,
             started: Instant::now(),
@@ -535,10 +894,14 @@ impl Protocol for HttpConn {
     }
 
     fn is_producer(&self) -> bool {
-        self.waiting
+        self.waiting || self.stream.is_some() || !self.pending.is_empty()
     }
 
     fn resume_producing(&mut self, t: &mut dyn Transport) {
+        if self.stream.is_some() {
+            return self.pump(t);
+        }
+        self.observe(t);
         if !self.waiting || t.buffered() > self.shared.opts.max_queued {
             return;
         }
@@ -631,7 +994,7 @@ mod tests {
         c.connection_made(&mut t);
         t.queued = 1 << 20;
         c.data_received(
-            b"GET /a.txt HTTP/1.1\r\n\r\nGET /a.txt HTTP/1.1\r\n\r\n",
+            b"GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n",
             &mut t,
         );
         // Nothing answered while the queue is over the bound; reading paused.
@@ -651,7 +1014,7 @@ mod tests {
     fn the_idle_timer_waits_for_the_last_response_to_go_out() {
         let (_d, mut c, mut t) = conn();
         c.connection_made(&mut t);
-        c.data_received(b"GET /a.txt HTTP/1.1\r\n\r\n", &mut t);
+        c.data_received(b"GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n", &mut t);
         t.queued = 100;
         let id = *t.timers.last().unwrap();
         c.timer_fired(id, &mut t);

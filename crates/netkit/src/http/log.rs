@@ -1,10 +1,14 @@
 //! The access log: one [`AccessRecord`] per request, formatted like Python's
 //! `http.server` and sent to a sink ([`AccessLog`]); by default `tracing::info!`.
+//! Peer-controlled text (the request line, a unix client's address) is escaped
+//! with [`escape_log`], so it can neither end the line nor forge another.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::net::escape_log;
 
 /// One served request, as written to the access log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +19,12 @@ pub struct AccessRecord {
     pub request_line: String,
     /// The response status.
     pub status: u16,
-    /// Body bytes sent (0 for HEAD and bodiless responses).
+    /// Body bytes sent (0 for HEAD and bodiless responses). For a file or a
+    /// listing, the bytes that actually went out: fewer than promised when the
+    /// file shrank or the client went away.
     pub bytes: u64,
-    /// Time from the complete request head to the queued response.
+    /// Time from the complete request head to the queued response (for a file
+    /// or a listing: to its last byte handed to the kernel).
     pub duration: Duration,
     /// When the request was answered.
     pub time: SystemTime,
@@ -28,19 +35,11 @@ impl AccessRecord {
     /// [`Display`](fmt::Display), written without the formatting machinery, for
     /// sinks that log every request.
     pub fn write_to(&self, out: &mut String) {
-        out.push_str(&self.client);
+        push_peer_text(out, &self.client);
         out.push_str(" - - [");
         push_log_date(out, self.time);
         out.push_str("] \"");
-        let plain = self
-            .request_line
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\'' | b'\\'));
-        if plain {
-            out.push_str(&self.request_line);
-        } else {
-            out.extend(self.request_line.escape_default());
-        }
+        push_peer_text(out, &self.request_line);
         out.push_str("\" ");
         push_u64(out, u64::from(self.status));
         out.push(' ');
@@ -61,6 +60,18 @@ impl fmt::Display for AccessRecord {
         let mut line = String::with_capacity(96);
         self.write_to(&mut line);
         f.write_str(&line)
+    }
+}
+
+/// Appends peer-controlled text escaped as [`escape_log`] escapes it (control
+/// characters as `\xNN`, `\` as `\\`), and `"` as `\x22` so that the quoted
+/// request line cannot be closed early.
+fn push_peer_text(out: &mut String, text: &str) {
+    let escaped = escape_log(text);
+    if escaped.contains('"') {
+        out.push_str(&escaped.replace('"', "\\x22"));
+    } else {
+        out.push_str(&escaped);
     }
 }
 
@@ -220,11 +231,19 @@ mod tests {
             duration: Duration::ZERO,
             time: UNIX_EPOCH,
         };
-        assert!(rec.to_string().contains("GET /\\u{1b}[31m"));
+        assert!(rec.to_string().contains("GET /\\x1b[31m"));
         let quoted = AccessRecord {
             request_line: "GET /\"q\" HTTP/1.1".into(),
             ..rec
         };
-        assert!(quoted.to_string().contains("\"GET /\\\"q\\\" HTTP/1.1\""));
+        assert!(quoted.to_string().contains("\"GET /\\x22q\\x22 HTTP/1.1\""));
+        let forged = AccessRecord {
+            request_line: "GET /a\r\n1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200 1 0.1ms".into(),
+            client: "/tmp/s\n".into(),
+            ..quoted
+        };
+        let line = forged.to_string();
+        assert!(!line.contains(['\n', '\r']), "{line}");
+        assert!(line.starts_with("/tmp/s\\x0a - - ["), "{line}");
     }
 }

@@ -2,10 +2,11 @@
 //! (`urllib.request`'s `urlopen` / `urlretrieve`).
 //!
 //! In scope:
-//! - [`StaticFiles`], a [`Factory`](crate::protocol::Factory) whose Protocol serves
+//! - [`StaticFiles`], a [`Factory`] whose Protocol serves
 //!   files under a root directory over HTTP/1.0 and 1.1 (GET and HEAD, keep-alive,
 //!   pipelining, conditional requests, single byte ranges, directory listings), with
-//!   file bodies sent by [`Transport::write_file`](crate::protocol::Transport::write_file).
+//!   file bodies sent by [`Transport::write_file`](crate::protocol::Transport::write_file)
+//!   and listings streamed a bounded step at a time.
 //!   It is a sans-IO Protocol, so every runner (threads, pool, reactor, ...) serves it.
 //! - [`fetch`]: `urlopen`, `urlretrieve` and resumable downloads over http, https
 //!   (rustls) and `file://`.
@@ -87,6 +88,9 @@ pub struct HttpOptions {
     /// While more than this many bytes are queued for the peer, pipelined requests
     /// wait and reading pauses. Default 64 KiB.
     pub max_queued: usize,
+    /// List dotfiles in directory listings. Default false: they are hidden, as
+    /// nginx's autoindex hides them (they are still served when asked for by name).
+    pub show_hidden: bool,
     /// Where access log lines go. Default: `tracing::info!`.
     pub access_log: AccessLog,
 }
@@ -101,6 +105,7 @@ impl Default for HttpOptions {
             max_discard_body: 64 * 1024,
             small_file: 16 * 1024,
             max_queued: 64 * 1024,
+            show_hidden: false,
             access_log: AccessLog::default(),
         }
     }
@@ -116,6 +121,7 @@ impl fmt::Debug for HttpOptions {
             .field("max_discard_body", &self.max_discard_body)
             .field("small_file", &self.small_file)
             .field("max_queued", &self.max_queued)
+            .field("show_hidden", &self.show_hidden)
             .finish_non_exhaustive()
     }
 }

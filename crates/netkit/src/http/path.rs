@@ -113,6 +113,29 @@ pub(crate) fn parse_target(target: &str) -> Result<Target, Refusal> {
     })
 }
 
+/// The `Location` of the redirect from a directory named without its trailing
+/// slash: the path as received (still encoded) with empty and `.` segments
+/// dropped, then `/`, then the query. It always starts with exactly one `/`, so
+/// a target such as `//host` can never turn into a redirect to another host.
+///
+/// ```text
+/// //sub     -> /sub/
+/// /a/./b?q  -> /a/b/?q
+/// ```
+pub(crate) fn dir_location(raw_path: &str, query: Option<&str>) -> String {
+    let mut location = String::with_capacity(raw_path.len() + 2);
+    for seg in raw_path.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        location.push('/');
+        location.push_str(seg);
+    }
+    location.push('/');
+    if let Some(q) = query {
+        location.push('?');
+        location.push_str(q);
+    }
+    location
+}
+
 /// Resolves a parsed target against the canonical `root` by canonicalizing it.
 pub(crate) fn resolve_parsed(root: &Path, target: Target) -> Result<Resolved, Refusal> {
     let mut fs_path = root.to_path_buf();
@@ -192,6 +215,15 @@ mod tests {
             resolve_target(&r, "/in").unwrap().fs_path,
             r.join("sub/f.txt")
         );
+    }
+
+    #[test]
+    fn directory_redirects_stay_on_this_host() {
+        assert_eq!(dir_location("//sub", None), "/sub/");
+        assert_eq!(dir_location("///a//b", Some("x=1")), "/a/b/?x=1");
+        assert_eq!(dir_location("/./a/.", None), "/a/");
+        assert_eq!(dir_location("/a%20b", None), "/a%20b/");
+        assert_eq!(dir_location("", None), "/");
     }
 
     #[test]

@@ -102,6 +102,7 @@ fn head_from(req: &httparse::Request<'_, '_>) -> Result<Head, &'static str> {
     let mut close = false;
     let mut keep = false;
     let mut length: Option<u64> = None;
+    let mut hosts = 0;
     for h in req.headers.iter() {
         let name = h.name;
         let value = || {
@@ -109,7 +110,12 @@ fn head_from(req: &httparse::Request<'_, '_>) -> Result<Head, &'static str> {
                 .map(str::trim)
                 .map_err(|_| "header not UTF-8")
         };
-        if name.eq_ignore_ascii_case("connection") {
+        if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            if !h.value.trim_ascii().iter().all(|&b| is_host_byte(b)) {
+                return Err("invalid Host header");
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
             for token in value()?.split(',') {
                 close |= token.trim().eq_ignore_ascii_case("close");
                 keep |= token.trim().eq_ignore_ascii_case("keep-alive");
@@ -138,9 +144,22 @@ fn head_from(req: &httparse::Request<'_, '_>) -> Result<Head, &'static str> {
             head.if_range = Some(value()?.to_string());
         }
     }
+    // RFC 9112, section 3.2: an HTTP/1.1 request must carry exactly one Host.
+    if hosts > 1 {
+        return Err("more than one Host header");
+    }
+    if hosts == 0 && minor == 1 {
+        return Err("HTTP/1.1 request without Host header");
+    }
     head.content_length = length.unwrap_or(0);
     head.keep_alive = if minor == 1 { !close } else { keep && !close };
     Ok(head)
+}
+
+/// Whether `b` may appear in a Host value: `uri-host [ ":" port ]`, where a host
+/// is a reg-name (unreserved, sub-delims, percent-encoding) or an IP literal.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b)
 }
 
 #[cfg(test)]
@@ -173,12 +192,14 @@ mod tests {
             Parsed::Complete(h, _) => h.keep_alive,
             other => panic!("{other:?}"),
         };
-        assert!(ka(b"GET / HTTP/1.1\r\n\r\n"));
-        assert!(!ka(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(ka(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert!(!ka(
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
         assert!(!ka(
-            b"GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n"
         ));
     }
 
@@ -207,8 +228,8 @@ mod tests {
         let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
         assert_eq!(e(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()), 431);
         // More headers than the stack slots, within the limit: parsed.
-        let some: String = (0..99).map(|i| format!("X-{i}: v\r\n")).collect();
-        let req = format!("GET / HTTP/1.1\r\n{some}Range: bytes=1-2\r\n\r\n");
+        let some: String = (0..98).map(|i| format!("X-{i}: v\r\n")).collect();
+        let req = format!("GET / HTTP/1.1\r\nHost: h\r\n{some}Range: bytes=1-2\r\n\r\n");
         match parse(req.as_bytes(), &HttpOptions::default()) {
             Parsed::Complete(head, n) => {
                 assert_eq!(n, req.len());
@@ -219,5 +240,40 @@ mod tests {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(8400));
         assert_eq!(e(big.as_bytes()), 431);
         assert_eq!(e(&big.as_bytes()[..8300]), 431);
+    }
+
+    #[test]
+    fn host_rules() {
+        let parse = |r: &[u8]| parse(r, &opts());
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost: a.example:80\r\n\r\n"),
+            Parsed::Complete(..)
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n"),
+            Parsed::Complete(..)
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+            Parsed::Complete(..)
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.0\r\n\r\n"),
+            Parsed::Complete(..)
+        ));
+        for bad in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Parsed::Error(400, _)),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -49,6 +49,23 @@ pub(crate) fn head(
     persist: Persist,
     body: usize,
 ) -> Vec<u8> {
+    build_head(status, Some(content_length), extra, persist, body)
+}
+
+/// A response head for a body of unknown length: no `Content-Length`, so `extra`
+/// says how the body ends (`Transfer-Encoding: chunked`), or `persist` is
+/// [`Persist::Close`] and the body ends with the connection.
+pub(crate) fn head_streamed(status: u16, extra: &[(&str, &str)], persist: Persist) -> Vec<u8> {
+    build_head(status, None, extra, persist, 0)
+}
+
+fn build_head(
+    status: u16,
+    content_length: Option<u64>,
+    extra: &[(&str, &str)],
+    persist: Persist,
+    body: usize,
+) -> Vec<u8> {
     let mut s = String::with_capacity(256 + body);
     s.push_str("HTTP/1.1 ");
     push_u64(&mut s, u64::from(status));
@@ -65,9 +82,9 @@ pub(crate) fn head(
         s.push_str(value);
         s.push_str("\r\n");
     }
-    if status != 304 {
+    if let Some(len) = content_length.filter(|_| status != 304) {
         s.push_str("Content-Length: ");
-        push_u64(&mut s, content_length);
+        push_u64(&mut s, len);
         s.push_str("\r\n");
     }
     match persist {
