@@ -339,9 +339,7 @@ fn pool_stalled_tls_handshakes_do_not_starve_a_fresh_client() {
     // The first bytes of a TLS record header, and then nothing more of it.
     let slow = Slow::start(&addr, SLOW_CLIENTS, b"\x16\x03", b"\x01");
     let what = format!("{SLOW_CLIENTS} TLS handshakes stall");
-    served_at_all(&served, mode, &what, || {
-        tls_echo_once(port, STEP).is_some()
-    });
+    served_at_all(&served, mode, &what, || tls_echo_once(port, STEP).is_some());
     let best = best_of_three(|| tls_echo_once(port, ATTEMPT));
     assert_fresh(best, mode, &what);
     drop(slow);

@@ -94,10 +94,10 @@ const AFTER_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mode {
-    /// One connection at a time (plain `TCPServer`): a blocking handler serves
-    /// each to the end on the accepting thread; Protocols run on one worker
-    /// that serves a connection only while it has work, one callback at a time,
-    /// so a client that waits or trickles holds up nobody.
+    /// One thing at a time (plain `TCPServer`): a blocking handler serves each
+    /// connection to the end on the accepting thread; Protocols run on one
+    /// worker that a connection holds only while there is work for it, one
+    /// callback at a time, so a client that waits or trickles holds up nobody.
     Sequential,
     /// A thread per connection (`ThreadingMixIn`).
     Threads,

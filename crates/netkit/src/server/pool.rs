@@ -352,11 +352,10 @@ impl Waiter {
     /// grace period ends (later ones have the grace deadline as their own).
     fn due(&mut self) {
         let now = Instant::now();
-        while let Some(&(at, id)) = self.deadlines.first() {
-            if at > now {
-                break;
+        while self.deadlines.first().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, id)) = self.deadlines.pop_first() {
+                self.dispatch(id, Ready::default());
             }
-            self.dispatch(id, Ready::default());
         }
         if !self.swept && self.life.grace_deadline().is_some_and(|g| now >= g) {
             self.swept = true;
