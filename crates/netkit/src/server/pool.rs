@@ -385,7 +385,11 @@ impl Waiter {
             self.shared.queue(Job::Turn(conn, Ready::woken()));
             return;
         }
-        if wait.deadline.is_some_and(|at| at <= Instant::now()) {
+        // Due already, or the grace period ended while it was on a worker that
+        // had not seen it begin (the sweep at its end has passed it by).
+        if wait.deadline.is_some_and(|at| at <= Instant::now())
+            || (self.swept && conn.session.missed_stop())
+        {
             self.shared.queue(Job::Turn(conn, Ready::readable()));
             return;
         }

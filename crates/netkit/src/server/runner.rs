@@ -31,8 +31,11 @@ pub(super) fn run(mut session: Session) -> CloseReason {
 
 /// Polls the socket, the stop pipe and the wake pipe until something is ready
 /// or the session's deadline passes. A stop fixes the grace deadline, which
-/// the next turn reads.
+/// the next turn reads (at once, when it began since the last turn).
 fn wait(session: &Session, w: Wait) -> std::io::Result<Ready> {
+    if session.missed_stop() {
+        return Ok(Ready::default());
+    }
     let life = session.life();
     let mut events = 0;
     if w.read {
@@ -46,11 +49,12 @@ fn wait(session: &Session, w: Wait) -> std::io::Result<Ready> {
         PollFd::new(-1, 0),
         PollFd::new(session.wake_fd().unwrap_or(-1), sys::READ),
     ];
-    let stopping = life.grace_deadline();
-    if stopping.is_none() {
+    // Stopping fixes the grace deadline before the stop pipe is written, so
+    // a session that saw no deadline above hears the pipe.
+    if life.grace_deadline().is_none() {
         fds[1] = PollFd::new(life.stop_fd(), sys::READ);
     }
-    sys::poll(&mut fds, sys::earliest([w.deadline, stopping]))?;
+    sys::poll(&mut fds, w.deadline)?;
     if fds[1].has(sys::READ) {
         life.begin();
     }

@@ -202,6 +202,15 @@ impl Session {
         self.tx.wake_rx.as_ref().map(|w| w.as_raw_fd())
     }
 
+    /// Whether the server began stopping since this session's last turn: its
+    /// deadline does not count the grace period yet, so it needs a turn now.
+    /// (A lingering session heeds no grace period: it has its own deadline.)
+    pub(super) fn missed_stop(&self) -> bool {
+        matches!(self.phase, Phase::New | Phase::Open)
+            && self.grace.is_none()
+            && self.life.grace_deadline().is_some()
+    }
+
     /// Whether mailbox messages wait to be delivered.
     pub(super) fn has_messages(&self) -> bool {
         self.phase == Phase::Open && self.tx.mailbox.as_ref().is_some_and(|m| m.has_pending())
