@@ -24,6 +24,13 @@
 //! `pending` flag and names it to the waiter; a worker clears the flag before a
 //! turn, and a connection handed back with the flag set is queued again at once.
 //!
+//! The cost: every turn passes a connection from the waiter to a worker and
+//! back (a queue, a condition variable, the waiter's eventfd and an
+//! `epoll_ctl`), so with a few busy connections a ping-pong's latency is higher
+//! than with a thread per connection; in exchange no number of idle, slow or
+//! stalled connections can keep a fresh one from being served, and a parked
+//! connection costs no thread and no read buffer (the workers lend theirs).
+//!
 //! At a shutdown every connection is in the waiter or on a worker, so all of
 //! them are served through the grace period as in every other mode; when it
 //! ends the waiter runs one last turn for each, which closes it.
