@@ -1,7 +1,8 @@
 //! The `server` module as a library: handlers (setup/handle/finish, read_line
 //! and its bound), panics and errors contained per connection, a ShutdownHandle
 //! called from inside a handler, the Protocol runner's contract (timers, close
-//! reasons, backpressure), datagram handlers, pool and fork modes, and
+//! reasons, backpressure, mailboxes — in the threads, pool and sequential
+//! modes), datagram handlers, pool and fork modes, and
 //! configuration errors.
 
 use std::io::{self, Read, Write};
@@ -287,7 +288,15 @@ fn next(rx: &mpsc::Receiver<String>) -> String {
 
 #[test]
 fn protocol_runner_keeps_the_transport_contract() {
-    let builder = Server::builder().idle_timeout(Some(Duration::from_millis(1500)));
+    for mode in [Mode::Threads, Mode::Pool, Mode::Sequential] {
+        transport_contract(mode);
+    }
+}
+
+fn transport_contract(mode: Mode) {
+    let builder = Server::builder()
+        .mode(mode)
+        .idle_timeout(Some(Duration::from_millis(1500)));
     let ((addr, stop, t), rx) = probe_server(builder);
     let mut tick = [0u8; 5];
 
@@ -354,7 +363,14 @@ fn shutdown_closes_protocol_connections_after_the_grace_period() {
 
 #[test]
 fn a_peer_that_does_not_read_is_held_back_and_loses_nothing() {
+    for mode in [Mode::Threads, Mode::Pool, Mode::Sequential] {
+        held_back(mode);
+    }
+}
+
+fn held_back(mode: Mode) {
     let server = Server::builder()
+        .mode(mode)
         .listen(local())
         .protocol(|_: &ConnInfo| netkit::services::Echo)
         .build()
@@ -384,12 +400,12 @@ fn a_peer_that_does_not_read_is_held_back_and_loses_nothing() {
             break false;
         }
     };
-    assert!(stalled, "256 MiB went in without being read back");
+    assert!(stalled, "{mode}: 256 MiB went in without being read back");
     s.set_write_timeout(Some(STEP)).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
     let back = read_all(&s);
-    assert_eq!(back.len(), sent);
-    assert!(back.iter().all(|&b| b == b'z'));
+    assert_eq!(back.len(), sent, "{mode}");
+    assert!(back.iter().all(|&b| b == b'z'), "{mode}");
     stop.shutdown();
     t.join().unwrap().unwrap();
 }
@@ -567,7 +583,9 @@ impl Protocol for Postbox {
     }
 }
 
-fn postbox_server() -> (
+fn postbox_server(
+    mode: Mode,
+) -> (
     Running,
     mpsc::Receiver<netkit::protocol::Mailbox>,
     mpsc::Receiver<String>,
@@ -576,6 +594,8 @@ fn postbox_server() -> (
     let (etx, erx) = mpsc::channel();
     let (btx, etx) = (Mutex::new(btx), Mutex::new(etx));
     let server = Server::builder()
+        .mode(mode)
+        .workers(1)
         .listen(local())
         .grace(Duration::from_millis(100))
         .protocol(move |_: &ConnInfo| Postbox {
@@ -589,7 +609,13 @@ fn postbox_server() -> (
 
 #[test]
 fn mailbox_messages_reach_the_peer_and_pause_holds_data_until_resume() {
-    let ((addr, stop, t), boxes, events) = postbox_server();
+    for mode in [Mode::Threads, Mode::Pool, Mode::Sequential] {
+        mailbox_and_pause(mode);
+    }
+}
+
+fn mailbox_and_pause(mode: Mode) {
+    let ((addr, stop, t), boxes, events) = postbox_server(mode);
     let s = dial(&addr);
     let mb = boxes.recv_timeout(STEP).unwrap();
     mb.post(bytes::Bytes::from_static(b"message;")).unwrap();
@@ -615,7 +641,13 @@ fn mailbox_messages_reach_the_peer_and_pause_holds_data_until_resume() {
 
 #[test]
 fn a_full_mailbox_closes_that_connection_only() {
-    let ((addr, stop, t), boxes, events) = postbox_server();
+    for mode in [Mode::Threads, Mode::Pool, Mode::Sequential] {
+        full_mailbox(mode);
+    }
+}
+
+fn full_mailbox(mode: Mode) {
+    let ((addr, stop, t), boxes, events) = postbox_server(mode);
     let slow = dial(&addr);
     let slow_box = boxes.recv_timeout(STEP).unwrap();
     let other = dial(&addr);

@@ -42,11 +42,12 @@ pub enum ModeArg {
     Reactor,
     /// A thread per connection.
     Threads,
-    /// A fixed pool of worker threads (`--workers`).
+    /// A fixed pool of worker threads (`--workers`); a connection waiting for
+    /// its peer holds none.
     Pool,
     /// A process per connection.
     Fork,
-    /// One connection at a time.
+    /// One worker thread, held by a connection only while there is work for it.
     Sequential,
 }
 

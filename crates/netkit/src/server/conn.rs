@@ -1,9 +1,12 @@
-//! Serving one stream connection, whatever the mode: read the PROXY header when
-//! the listener expects one, build the Protocol and run it through the runner, or
-//! run the blocking handler's setup, handle and finish; contain a panic and log
-//! failures with the peer's address.
+//! Serving one stream connection, whatever the mode: build the Protocol's
+//! [`Session`] (a PROXY header is then read by the factory's
+//! [`ProxyFactory`](crate::protocol::proxy::ProxyFactory) wrapper, in turns like
+//! any input) and run it on the blocking runner, or read the PROXY header when
+//! the listener expects one and run the blocking handler's setup, handle and
+//! finish; contain a panic and log failures with the peer's address.
 //!
-//! Out of scope: accepting and the modes (`modes.rs`).
+//! Out of scope: accepting and the modes (`modes.rs`), the pool's turns
+//! (`pool.rs`).
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -11,10 +14,11 @@ use std::sync::Arc;
 
 use crate::frame::proxy::ProxyAddrs;
 use crate::net::Stream;
-use crate::protocol::{CloseReason, ConnInfo, PeerAddr};
+use crate::protocol::{CloseReason, ConnInfo, PeerAddr, Wake};
 
 use super::proxy::{read_header, PROXY_HEADER_TIMEOUT};
 use super::runner;
+use super::session::Session;
 use super::shutdown::{ActiveGuard, Lifecycle};
 use super::{Config, Conn, Handler, ShutdownHandle, StreamApp};
 
@@ -51,6 +55,53 @@ impl Ctx {
     }
 
     fn serve_inner(&self, stream: Stream, peer: PeerAddr) {
+        match &self.app {
+            StreamApp::Protocol(_) => {
+                if let Some(session) = self.session(stream, peer, None) {
+                    let peer = session.peer().clone();
+                    let reason = runner::run(session);
+                    log_close(&peer, &reason);
+                }
+            }
+            StreamApp::Handler(h) => self.serve_handler(&**h, stream, peer),
+        }
+    }
+
+    /// A Protocol connection's session, its Protocol built by the factory;
+    /// `wake` is how its mailbox reaches the driver (`None`: a wake pipe).
+    /// `None` for a handler server or a socket that cannot be made non-blocking.
+    pub(super) fn session(
+        &self,
+        stream: Stream,
+        peer: PeerAddr,
+        wake: Option<Arc<dyn Wake>>,
+    ) -> Option<Session> {
+        let StreamApp::Protocol(f) = &self.app else {
+            return None;
+        };
+        if let Err(e) = stream.set_nonblocking(true) {
+            tracing::warn!(%peer, "cannot make the socket non-blocking: {e}");
+            return None;
+        }
+        let local = stream.local_addr().unwrap_or(PeerAddr::Unix(None));
+        let info = ConnInfo {
+            peer: peer.clone(),
+            local: local.clone(),
+        };
+        let proto = f.build(&info);
+        Some(Session::new(
+            stream,
+            proto,
+            peer,
+            local,
+            self.config.idle,
+            self.life.clone(),
+            wake,
+        ))
+    }
+
+    /// Serves a blocking handler's connection, after its PROXY header.
+    fn serve_handler(&self, h: &dyn Handler, stream: Stream, peer: PeerAddr) {
         let mut local = stream.local_addr().unwrap_or(PeerAddr::Unix(None));
         let mut peer = peer;
         let mut first = Vec::new();
@@ -75,44 +126,21 @@ impl Ctx {
                 }
             }
         }
-        let peer = &peer;
-        match &self.app {
-            StreamApp::Protocol(f) => {
-                let info = ConnInfo {
-                    peer: peer.clone(),
-                    local: local.clone(),
-                };
-                let mut proto = f.build(&info);
-                let reason = runner::run(
-                    &stream,
-                    &mut *proto,
-                    peer.clone(),
-                    local,
-                    &first,
-                    self.config.idle,
-                    &self.life,
-                );
-                log_close(peer, &reason);
-            }
-            StreamApp::Handler(h) => {
-                if let Err(e) = stream.set_nonblocking(false) {
-                    tracing::warn!(%peer, "cannot make the socket blocking: {e}");
-                    return;
-                }
-                if let Some(idle) = self.config.idle {
-                    if let Err(e) = stream.set_read_timeout(Some(idle)) {
-                        tracing::warn!(%peer, "cannot set the idle timeout: {e}");
-                    }
-                }
-                let shutdown = ShutdownHandle {
-                    inner: self.life.clone(),
-                };
-                let mut conn =
-                    Conn::new(stream, peer.clone(), local, self.config.max_line, shutdown);
-                conn.preload(&first);
-                run_handler(&**h, &mut conn);
+        if let Err(e) = stream.set_nonblocking(false) {
+            tracing::warn!(%peer, "cannot make the socket blocking: {e}");
+            return;
+        }
+        if let Some(idle) = self.config.idle {
+            if let Err(e) = stream.set_read_timeout(Some(idle)) {
+                tracing::warn!(%peer, "cannot set the idle timeout: {e}");
             }
         }
+        let shutdown = ShutdownHandle {
+            inner: self.life.clone(),
+        };
+        let mut conn = Conn::new(stream, peer, local, self.config.max_line, shutdown);
+        conn.preload(&first);
+        run_handler(h, &mut conn);
     }
 }
 
@@ -139,7 +167,7 @@ fn log_handler_error(peer: &PeerAddr, stage: &str, e: &io::Error) {
 }
 
 /// Logs why a Protocol connection ended.
-fn log_close(peer: &PeerAddr, reason: &CloseReason) {
+pub(super) fn log_close(peer: &PeerAddr, reason: &CloseReason) {
     match reason {
         CloseReason::Done | CloseReason::Aborted => tracing::debug!(%peer, "{reason}"),
         CloseReason::IdleTimeout => tracing::info!(%peer, "idle timeout: closing the connection"),

@@ -45,8 +45,10 @@ mod datagram;
 mod fork;
 mod handler;
 mod modes;
+mod pool;
 mod proxy;
 mod runner;
+mod session;
 mod shutdown;
 mod sys;
 
@@ -57,11 +59,12 @@ use std::thread;
 use std::time::Duration;
 
 use crate::net::{Address, Datagram, ListenOptions, Listener};
+use crate::protocol::proxy::ProxyFactory;
 use crate::protocol::{Boxed, DatagramService, DynFactory, Factory};
 
 pub use handler::{Conn, DatagramHandler, DatagramRequest, Handler, ServiceHandler};
 pub use proxy::PROXY_HEADER_TIMEOUT;
-pub use runner::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
+pub use session::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
 pub use shutdown::ShutdownHandle;
 
 use conn::Ctx;
@@ -91,11 +94,19 @@ const AFTER_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mode {
-    /// One connection at a time, on the accepting thread (plain `TCPServer`).
+    /// One thing at a time (plain `TCPServer`): a blocking handler serves each
+    /// connection to the end on the accepting thread; Protocols run on one
+    /// worker that a connection holds only while there is work for it, one
+    /// callback at a time, so a client that waits or trickles holds up nobody.
     Sequential,
     /// A thread per connection (`ThreadingMixIn`).
     Threads,
-    /// A fixed pool of worker threads and a bounded queue; while the queue is
+    /// A fixed pool of worker threads (`workers`). Protocols run in turns, like
+    /// Apache's event MPM: a connection waiting for its peer (a slow line, a
+    /// stalled TLS handshake, a peer that does not read) waits in one waiter
+    /// thread, not on a worker, and every connection is accepted at once
+    /// (within `max_conns`). A blocking handler keeps a worker for its whole
+    /// connection; while every worker is busy and a queue of `workers` more is
     /// full, new connections wait in the listen backlog.
     Pool,
     /// A process per connection (`ForkingMixIn`); refuses factories that share
@@ -558,6 +569,13 @@ impl Server {
             l.set_nonblocking(true)?;
         }
         let listeners = std::mem::take(&mut self.listeners);
+        let app = match app {
+            // A Protocol reads its PROXY header in turns, like any input.
+            StreamApp::Protocol(f) if self.config.proxy_protocol => {
+                StreamApp::Protocol(Arc::new(Boxed(ProxyFactory::new(f))))
+            }
+            app => app,
+        };
         let ctx = Arc::new(Ctx {
             app,
             config: self.config.clone(),

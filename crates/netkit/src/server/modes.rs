@@ -1,11 +1,13 @@
 //! The concurrency modes: the accept loop (poll(2) over every listener plus the
 //! stop and wake pipes) and what each mode does with an accepted connection —
-//! serve it inline (`sequential`), on a new thread (`threads`), through a worker
-//! pool with a bounded queue (`pool`) or in a child process (`fork`) — and how
-//! each drains at shutdown.
+//! hand it to the event pool (`pool` and `sequential` with a Protocol factory:
+//! a connection holds a worker only while there is work to do for it), serve it
+//! inline (`sequential` with a blocking handler), on a worker of a handler pool
+//! with a bounded queue (`pool` with a blocking handler), on a new thread
+//! (`threads`) or in a child process (`fork`) — and how each drains at shutdown.
 //!
-//! Out of scope: serving a connection (`conn.rs`), the fork system calls
-//! (`fork.rs`).
+//! Out of scope: serving a connection (`conn.rs`), the event pool (`pool.rs`),
+//! the fork system calls (`fork.rs`).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -17,8 +19,9 @@ use crate::net::{Listener, Stream};
 use crate::protocol::PeerAddr;
 
 use super::conn::Ctx;
+use super::pool::Pool;
 use super::shutdown::{ActiveGuard, Lifecycle};
-use super::{fork, sys, ServerError, ACCEPT_PAUSE, AFTER_GRACE};
+use super::{fork, sys, ServerError, StreamApp, ACCEPT_PAUSE, AFTER_GRACE};
 
 /// Connections accepted at most from the listen backlog once stopping.
 const DRAIN_MAX: usize = 4096;
@@ -167,8 +170,14 @@ fn is_transient(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::EPROTO)
 }
 
-/// `sequential`: each connection served to the end on the accepting thread.
-pub(super) fn serve_sequential(ctx: &Ctx, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
+/// `sequential`: a Protocol server is an event pool of one worker, so a
+/// connection waiting for its peer never holds up another and no two Protocol
+/// callbacks ever run at once; a blocking handler's connections are served to
+/// the end, one at a time, on the accepting thread.
+pub(super) fn serve_sequential(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
+    if matches!(ctx.app, StreamApp::Protocol(_)) {
+        return serve_events(ctx, acc, 1);
+    }
     while let Some((stream, peer)) = acc.accept(&mut || true)? {
         let _guard = ctx.enter(&stream);
         ctx.serve(stream, peer);
@@ -194,13 +203,19 @@ pub(super) fn serve_threads(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<()
     Ok(())
 }
 
-/// A pool job: an accepted connection, counted in flight while queued.
+/// A handler pool job: an accepted connection, counted in flight while queued.
 type Job = (Stream, PeerAddr, ActiveGuard);
 
-/// `pool`: `workers` threads take connections from a queue of `workers` slots;
-/// while every worker is busy and the queue is full, accepting stops.
+/// `pool`: `workers` threads. A Protocol server runs them as an event pool
+/// (`pool.rs`), accepting as long as `max_conns` allows. A blocking handler
+/// keeps a worker for its whole connection (it reads with blocking calls), so
+/// its workers take connections from a queue of `workers` slots, and while
+/// every worker is busy and the queue is full, accepting stops.
 pub(super) fn serve_pool(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), ServerError> {
     let workers = ctx.config.workers.max(1);
+    if matches!(ctx.app, StreamApp::Protocol(_)) {
+        return serve_events(ctx, acc, workers);
+    }
     let (tx, rx) = mpsc::sync_channel::<Job>(workers);
     let rx = Arc::new(Mutex::new(rx));
     for _ in 0..workers {
@@ -223,7 +238,22 @@ pub(super) fn serve_pool(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>) -> Result<(), S
     Ok(())
 }
 
-/// A pool worker: serves queued connections until the queue closes.
+/// The event pool: every accepted connection goes to the pool at once (only
+/// `max_conns` bounds them); at a shutdown, the listeners close and every
+/// connection is served through the grace period before the pool stops.
+fn serve_events(ctx: &Arc<Ctx>, acc: &mut Acceptor<'_>, workers: usize) -> Result<(), ServerError> {
+    let pool = Pool::start(ctx, workers)?;
+    while let Some((stream, peer)) = acc.accept(&mut || ctx.below_limit(ctx.life.active()))? {
+        let guard = ctx.enter(&stream);
+        pool.open(stream, peer, guard);
+    }
+    acc.close();
+    wait_for_connections(&ctx.life);
+    pool.stop();
+    Ok(())
+}
+
+/// A handler pool worker: serves queued connections until the queue closes.
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>, ctx: &Ctx) {
     loop {
         let job = {

@@ -120,6 +120,11 @@ impl Lifecycle {
         *self.deadline.get_or_init(|| sys::after(self.grace))
     }
 
+    /// The grace deadline, once stopping began (a cheap read, no system call).
+    pub(crate) fn grace_deadline(&self) -> Option<Instant> {
+        self.deadline.get().copied()
+    }
+
     /// Whether stopping began; notices a signal that wrote the stop pipe.
     pub(crate) fn stopping(&self) -> bool {
         if self.stopping.load(Ordering::SeqCst) {
