@@ -129,12 +129,10 @@ pub fn client_config(trust: &Trust) -> Result<ClientConfig, TrustError> {
             let certs = read_certs(path)?;
             let mut roots = RootCertStore::empty();
             for cert in &certs {
-                roots
-                    .add(cert.clone())
-                    .map_err(|e| TrustError::BadCaFile {
-                        path: path.clone(),
-                        reason: format!("bad CA certificate: {e}"),
-                    })?;
+                roots.add(cert.clone()).map_err(|e| TrustError::BadCaFile {
+                    path: path.clone(),
+                    reason: format!("bad CA certificate: {e}"),
+                })?;
             }
             Arc::new(Pinned {
                 inner: webpki(roots, &provider)?,
@@ -182,7 +180,12 @@ impl ServerCertVerifier for Pinned {
             now,
         ) {
             Ok(ok) => Ok(ok),
-            Err(e) if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+            Err(e)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
                 let parsed = ParsedCertificate::try_from(end_entity).map_err(|_| e)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
                 Ok(ServerCertVerified::assertion())

@@ -264,7 +264,10 @@ impl Client {
         }
         let timeout = match e.get_ref().and_then(|x| x.downcast_ref::<ureq::Error>()) {
             Some(ureq::Error::Timeout(_)) => true,
-            _ => matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock),
+            _ => matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
         };
         if deadline.is_some_and(|d| Instant::now() + Duration::from_millis(50) >= d) {
             if let Some(max) = self.opts.max_time {

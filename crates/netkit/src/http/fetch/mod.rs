@@ -626,8 +626,8 @@ impl Client {
             req = req.header("Authorization", format!("Basic {token}"));
         }
         for (name, value) in &self.opts.headers {
-            let credential = name.eq_ignore_ascii_case("authorization")
-                || name.eq_ignore_ascii_case("cookie");
+            let credential =
+                name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie");
             if trusted || !credential {
                 req = req.header(name.as_str(), value.as_str());
             }

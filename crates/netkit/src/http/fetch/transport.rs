@@ -24,8 +24,7 @@ use ureq::unversioned::transport::{
 /// The connector chain: TCP, TLS for `https`, then [`Strict`].
 /// Without a TLS configuration, `https` fails (the caller has said why).
 pub(crate) fn connector(tls: Option<Arc<ClientConfig>>) -> impl Connector {
-    ()
-        .chain(TcpConnector::default())
+    ().chain(TcpConnector::default())
         .chain(TlsConnector { config: tls })
         .chain(StrictConnector)
 }
