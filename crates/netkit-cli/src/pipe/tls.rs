@@ -169,7 +169,14 @@ pub fn fingerprint(der: &[u8]) -> String {
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    Ok(trust::read_certs(path)?)
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("bad PEM in {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        bail!("no certificate in {}", path.display());
+    }
+    Ok(certs)
 }
 
 /// The thread that moves a TLS connection's data; wait for it before exiting, or

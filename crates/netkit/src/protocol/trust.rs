@@ -47,7 +47,7 @@ pub enum Trust {
 #[non_exhaustive]
 pub enum TrustError {
     /// The CA file could not be read.
-    #[error("CA file {}: {error}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
