@@ -6,12 +6,11 @@
 //! `--fail` does, so an error page is never saved as the file. A malformed URL
 //! or option value is a usage error (exit 2); a failed download exits 1.
 
-use std::io::{IsTerminal, Write};
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use indicatif::{BinaryBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netkit::http::fetch::{
     name_from_url, Client, FetchError, FetchOptions, Progress, SpeedLimit, Target,
@@ -87,13 +86,19 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = Client::new(options(&args)?).map_err(fail)?;
     if args.output.as_deref() == Some(Path::new("-")) {
-        let mut resp = client.urlopen(&args.url).map_err(fail)?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        std::io::copy(&mut resp, &mut out).with_context(|| args.url.clone())?;
-        out.flush()?;
+        let result = client.stream_to(&args.url, &mut out);
+        let _ = out.flush();
         client.save_cookies()?;
-        return Ok(ExitCode::SUCCESS);
+        return match result {
+            Ok(_) => Ok(ExitCode::SUCCESS),
+            // `netkit fetch URL -o - | head`: a closed stdout is not a failure.
+            Err(FetchError::Io { error, .. }) if error.kind() == ErrorKind::BrokenPipe => {
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(fail(e)),
+        };
     }
     let target = match &args.output {
         Some(p) if p.is_dir() => Target::Dir(p.clone()),
@@ -189,7 +194,7 @@ fn summary(done: &netkit::http::fetch::Downloaded, elapsed: Duration) -> String 
     };
     format!(
         "saved {}: {} bytes ({}) in {:.2}s, {}/s{resumed}",
-        done.path.display(),
+        done.path.strip_prefix(".").unwrap_or(&done.path).display(),
         done.size,
         BinaryBytes(done.size),
         elapsed.as_secs_f64(),
@@ -206,9 +211,9 @@ fn progress_bar(show: bool, name: &str, total: Option<u64>) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     let template = if total.is_some() {
-        "{msg:20!} {percent:>3}% [{bar:25}] {binary_bytes:>10}/{binary_total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}"
+        "{msg:20!} {percent:>3}% [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}"
     } else {
-        "{msg:20!} {spinner} {binary_bytes:>10} {binary_bytes_per_sec:>12} {elapsed}"
+        "{msg:20!} {spinner} {binary_bytes} {binary_bytes_per_sec} {elapsed}"
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
@@ -228,7 +233,7 @@ mod tests {
             assert!(bar.style().get_tick_str(0).len() <= 4);
         }
         assert!(ProgressStyle::with_template(
-            "{msg:20!} {percent:>3}% [{bar:25}] {binary_bytes:>10}/{binary_total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}"
+            "{msg:20!} {percent:>3}% [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}"
         )
         .is_ok());
     }

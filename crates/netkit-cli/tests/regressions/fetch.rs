@@ -308,6 +308,16 @@ fn fetch_max_time_bounds_a_dripping_body() {
         1,
     );
     assert!(err.contains("slower than 1000 bytes/s for 1s"), "{err}");
+
+    // Streaming to stdout is bounded the same way.
+    let srv = Server::start(1, |_, conn| drip(conn, false));
+    let out = fetch(&dir.0, &["-o", "-", "-m", "1s", &srv.url("/slow")]);
+    let err = exits(&out, 1);
+    assert!(
+        err.contains("maximum time of 1s") && !err.contains(".part"),
+        "{err}"
+    );
+    assert!(!out.stdout.is_empty() && out.stdout.iter().all(|&b| b == b'z'));
 }
 
 #[test]
@@ -614,4 +624,50 @@ fn fetch_ends_with_size_time_and_speed_and_no_bar_off_a_terminal() {
         ),
         ""
     );
+}
+
+/// Runs a command with stderr on a pseudo-terminal (python's `pty`); prints
+/// what the terminal showed.
+const ON_A_PTY: &str = r#"
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+out = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+p.wait()
+sys.stdout.buffer.write(out)
+sys.exit(p.returncode)
+"#;
+
+#[test]
+fn fetch_progress_bar_shows_name_and_percentage_on_a_terminal() {
+    let dir = TempDir::new("fetch-pty");
+    let srv = Server::start(1, |_, mut conn| {
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n");
+        for _ in 0..10 {
+            if conn.write_all(&[b'p'; 20_000]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let mut cmd = Command::new("python3");
+    cmd.current_dir(&dir.0)
+        .args(["-c", ON_A_PTY])
+        .arg(util::netkit())
+        .args(["fetch", &srv.url("/p.bin")]);
+    let out = util::run_bounded(cmd, b"", Duration::from_secs(30));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("p.bin") && shown.contains('%'), "{shown:?}");
+    assert!(shown.contains("195.31 KiB"), "{shown:?}");
+    assert!(shown.contains("saved p.bin: 200000 bytes"), "{shown:?}");
 }

@@ -7,11 +7,11 @@
 //!
 //! ```text
 //! # Netscape HTTP Cookie File
-//! .example.com	TRUE	/	FALSE	1767225600	flavour	oat
-//! #HttpOnly_127.0.0.1	FALSE	/app	TRUE	0	session	abc123
+//! .example.com<TAB>TRUE<TAB>/<TAB>FALSE<TAB>1767225600<TAB>flavour<TAB>oat
+//! #HttpOnly_127.0.0.1<TAB>FALSE<TAB>/app<TAB>TRUE<TAB>0<TAB>session<TAB>abc123
 //! ```
 //!
-//! domain, whether subdomains match (`TRUE` when the cookie had a `Domain`
+//! (`<TAB>` stands for one tab character): domain, whether subdomains match (`TRUE` when the cookie had a `Domain`
 //! attribute), path, secure-only, expiry in Unix seconds (`0`: a session cookie,
 //! saved too, as curl does), name, value. A `#HttpOnly_` prefix marks an
 //! HttpOnly cookie; other lines starting with `#` and blank lines are comments.

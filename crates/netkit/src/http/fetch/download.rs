@@ -62,6 +62,49 @@ pub struct SpeedLimit {
     pub time: Duration,
 }
 
+/// Why a transfer stopped early.
+enum Stop {
+    /// The body was cut short (or a limit on time or rate stopped it).
+    Cut {
+        /// What happened.
+        reason: String,
+        /// Bytes present so far.
+        done: u64,
+    },
+    /// Any other failure, reported as it is.
+    Fatal(FetchError),
+}
+
+/// Where a transfer's bytes go.
+trait Sink {
+    fn put(&mut self, data: &[u8]) -> Result<(), FetchError>;
+}
+
+struct FileSink<'a> {
+    file: &'a mut File,
+    path: &'a Path,
+}
+
+impl Sink for FileSink<'_> {
+    fn put(&mut self, data: &[u8]) -> Result<(), FetchError> {
+        self.file.write_all(data).map_err(|error| FetchError::File {
+            path: self.path.to_path_buf(),
+            error,
+        })
+    }
+}
+
+struct WriteSink<'a>(&'a mut dyn Write);
+
+impl Sink for WriteSink<'_> {
+    fn put(&mut self, data: &[u8]) -> Result<(), FetchError> {
+        self.0.write_all(data).map_err(|error| FetchError::Io {
+            url: "writing the output".into(),
+            error,
+        })
+    }
+}
+
 /// Measures the rate over windows of [`SpeedLimit::time`].
 struct Meter {
     limit: Option<SpeedLimit>,
@@ -173,16 +216,7 @@ impl Client {
             s if !(200..300).contains(&s) => return Err(status_error(&resp)),
             _ => offset = 0,
         }
-        let limit = self.opts.max_filesize;
-        if let (Some(limit), Some(size)) = (limit, total) {
-            if size > limit {
-                return Err(FetchError::TooLarge {
-                    url: resp.url.clone(),
-                    limit,
-                    size: Some(size),
-                });
-            }
-        }
+        self.check_size(&resp, total)?;
         let path = match (target, content_disposition_name(&resp)) {
             (Target::Dir(d), Some(name)) => d.join(name),
             _ => first,
@@ -203,48 +237,29 @@ impl Client {
             total,
             resumed_from: offset,
         });
-        let cut = |file: &mut File, reason: String, done: u64| {
-            let _ = file.flush();
-            FetchError::Incomplete {
-                url: resp.url.clone(),
-                reason,
-                got: done,
-                expected: total,
-                part: part.clone(),
-            }
-        };
         if resp.status != 416 {
-            let mut meter = Meter::new(self.opts.speed_limit);
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match resp.body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(cut(&mut file, self.why(&e, deadline), done)),
-                };
-                file.write_all(&buf[..n]).map_err(|e| file_err(&part, e))?;
-                done += n as u64;
-                progress(Progress {
-                    done,
-                    total,
-                    resumed_from: offset,
-                });
-                if let Some(limit) = limit.filter(|l| done > *l) {
+            let mut sink = FileSink {
+                file: &mut file,
+                path: &part,
+            };
+            let moved = self.transfer(&mut resp, &mut sink, offset, total, deadline, progress);
+            match moved {
+                Ok(n) => done = n,
+                Err(Stop::Cut { reason, done }) => {
                     let _ = file.flush();
-                    return Err(FetchError::TooLarge {
+                    return Err(FetchError::Incomplete {
                         url: resp.url.clone(),
-                        limit,
-                        size: None,
+                        reason,
+                        got: done,
+                        expected: total,
+                        part: Some(part),
                     });
                 }
-                if let Some(reason) = meter.update(n as u64) {
-                    return Err(cut(&mut file, reason, done));
+                Err(Stop::Fatal(e)) => {
+                    let _ = file.flush();
+                    return Err(e);
                 }
             }
-        }
-        if total.is_some_and(|t| t != done) {
-            return Err(cut(&mut file, Cut::Eof.to_string(), done));
         }
         file.sync_all().map_err(|e| file_err(&part, e))?;
         drop(file);
@@ -255,6 +270,98 @@ impl Client {
             resumed_from: offset,
             headers: resp.headers.clone(),
         })
+    }
+
+    /// Copies `url`'s body to `out` (for `-o -`), under the same limits as a
+    /// download; returns the byte count.
+    ///
+    /// # Errors
+    /// As [`urlopen`](Client::urlopen); [`FetchError::Incomplete`] (without a
+    /// `.part`) when the body was cut off or a limit stopped it;
+    /// [`FetchError::TooLarge`]; [`FetchError::Io`] when `out` fails.
+    pub fn stream_to(&self, url: &str, out: &mut dyn Write) -> Result<u64, FetchError> {
+        let deadline = self.opts.max_time.map(|t| Instant::now() + t);
+        let mut resp = self.request(url, 0, deadline)?;
+        if resp.status >= 400 {
+            return Err(status_error(&resp));
+        }
+        let total = resp.content_length();
+        self.check_size(&resp, total)?;
+        let mut sink = WriteSink(out);
+        match self.transfer(&mut resp, &mut sink, 0, total, deadline, &mut |_| {}) {
+            Ok(n) => Ok(n),
+            Err(Stop::Cut { reason, done }) => Err(FetchError::Incomplete {
+                url: resp.url.clone(),
+                reason,
+                got: done,
+                expected: total,
+                part: None,
+            }),
+            Err(Stop::Fatal(e)) => Err(e),
+        }
+    }
+
+    /// [`FetchError::TooLarge`] when the announced size is over the limit.
+    fn check_size(&self, resp: &super::Response, total: Option<u64>) -> Result<(), FetchError> {
+        match (self.opts.max_filesize, total) {
+            (Some(limit), Some(size)) if size > limit => Err(FetchError::TooLarge {
+                url: resp.url.clone(),
+                limit,
+                size: Some(size),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the body to `sink`, counting from `start`, until a clean end
+    /// (and then checks the count against `total`), an error or a limit.
+    fn transfer(
+        &self,
+        resp: &mut super::Response,
+        sink: &mut dyn Sink,
+        start: u64,
+        total: Option<u64>,
+        deadline: Option<Instant>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<u64, Stop> {
+        let mut meter = Meter::new(self.opts.speed_limit);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut done = start;
+        loop {
+            let n = match resp.body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let reason = self.why(&e, deadline);
+                    return Err(Stop::Cut { reason, done });
+                }
+            };
+            sink.put(&buf[..n]).map_err(Stop::Fatal)?;
+            done += n as u64;
+            progress(Progress {
+                done,
+                total,
+                resumed_from: start,
+            });
+            if let Some(limit) = self.opts.max_filesize.filter(|l| done > *l) {
+                return Err(Stop::Fatal(FetchError::TooLarge {
+                    url: resp.url.clone(),
+                    limit,
+                    size: None,
+                }));
+            }
+            if let Some(reason) = meter.update(n as u64) {
+                return Err(Stop::Cut { reason, done });
+            }
+        }
+        if total.is_some_and(|t| t != done) {
+            return Err(Stop::Cut {
+                reason: Cut::Eof.to_string(),
+                done,
+            });
+        }
+        Ok(done)
     }
 
     /// What a failed body read means, in words.

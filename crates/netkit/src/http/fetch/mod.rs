@@ -64,7 +64,7 @@ pub use cookies::{format_cookie_file, parse_cookie_file, CookieFileError, Cookie
 pub use download::{Downloaded, Progress, SpeedLimit, Target};
 pub use transport::Cut;
 use url::{base64, parse_url, Parsed};
-pub use url::{name_from_url, part_path, sanitize_name};
+pub use url::{check_url, name_from_url, part_path, sanitize_name};
 
 /// Errors from fetching a URL; each names the URL (or file) it is about.
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +141,9 @@ pub enum FetchError {
         max: u32,
     },
     /// The transfer stopped before the body was complete (the connection was
-    /// cut, reset or timed out, or a limit was reached); the partial data is kept.
-    #[error("{url}: download cut short: {reason}; {got} of {} bytes arrived; partial data kept in {} (resume with --continue)", expected.map_or("unknown".to_string(), |e| e.to_string()), part.display())]
+    /// cut, reset or timed out, or a limit was reached); a download keeps the
+    /// partial data in its `.part` file.
+    #[error("{url}: download cut short: {reason}; {got} of {} bytes arrived{}", expected.map_or("unknown".to_string(), |e| e.to_string()), part.as_ref().map_or(String::new(), |p| format!("; partial data kept in {} (resume with --continue)", p.display())))]
     Incomplete {
         /// The URL.
         url: String,
@@ -152,8 +153,8 @@ pub enum FetchError {
         got: u64,
         /// Bytes announced, when the server said.
         expected: Option<u64>,
-        /// The `.part` file holding them.
-        part: PathBuf,
+        /// The `.part` file holding them (none when streaming).
+        part: Option<PathBuf>,
     },
     /// The file is bigger than [`FetchOptions::max_filesize`].
     #[error("{url}: the file is larger than the limit of {limit} bytes{}", size.map_or(String::new(), |s| format!(" ({s} bytes)")))]

@@ -88,6 +88,21 @@ impl Parsed {
     }
 }
 
+/// Checks `url` as the client does before any request, and returns it
+/// normalized and without its credentials.
+///
+/// ```
+/// use netkit::http::fetch::check_url;
+/// assert_eq!(check_url("HTTP://u:p@Example.COM:80/a b").unwrap(), "http://example.com/a%20b");
+/// assert!(check_url("http://127.0.0.1:99999/").is_err());
+/// ```
+///
+/// # Errors
+/// [`FetchError::InvalidUrl`] or [`FetchError::UnsupportedScheme`].
+pub fn check_url(url: &str) -> Result<String, FetchError> {
+    parse_url(url).map(|p| p.url.into())
+}
+
 /// Parses `url` (the text the user gave).
 pub(crate) fn parse_url(url: &str) -> Result<Parsed, FetchError> {
     let invalid = |reason: String| FetchError::InvalidUrl {
