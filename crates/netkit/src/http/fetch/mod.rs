@@ -234,7 +234,10 @@ impl FetchError {
             ureq::Error::Io(e) => FetchError::from_io_at(&url, e),
             ureq::Error::Timeout(t) => FetchError::Timeout {
                 url,
-                what: t.to_string(),
+                what: match t {
+                    ureq::Timeout::Global => "the maximum time for the transfer".into(),
+                    other => other.to_string(),
+                },
             },
             ureq::Error::ConnectionFailed => FetchError::Connect {
                 url,
@@ -613,7 +616,7 @@ impl Client {
             if left.is_zero() {
                 return Err(FetchError::Timeout {
                     url: shown,
-                    what: "--max-time".into(),
+                    what: "the maximum time for the transfer".into(),
                 });
             }
             req = req.config().timeout_global(Some(left)).build();
