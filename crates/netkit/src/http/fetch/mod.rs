@@ -581,7 +581,7 @@ impl Client {
                     return Ok(resp);
                 }
                 return Err(FetchError::TooManyRedirects {
-                    url: url.to_string(),
+                    url: first.url.to_string(),
                     max: self.opts.max_redirects,
                 });
             }
