@@ -42,7 +42,6 @@
 //! # Ok::<_, netkit::http::fetch::FetchError>(())
 //! ```
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,11 +56,13 @@ use crate::protocol::trust::{self, Trust, TrustError};
 
 mod cookies;
 mod download;
+mod file;
 mod transport;
 mod url;
 
 pub use cookies::{format_cookie_file, parse_cookie_file, CookieFileError, CookieLine};
 pub use download::{Downloaded, Progress, SpeedLimit, Target};
+use file::open_file;
 pub use transport::Cut;
 use url::{base64, parse_url, Parsed};
 pub use url::{check_url, name_from_url, part_path, sanitize_name};
@@ -801,58 +802,4 @@ fn check_status(resp: Response) -> Result<Response, FetchError> {
         return Err(status_error(&resp));
     }
     Ok(resp)
-}
-
-/// `file://[localhost]/path` as a [`Response`].
-fn open_file(url: &str, parsed: &::url::Url, offset: u64) -> Result<Response, FetchError> {
-    let path = parsed.to_file_path().map_err(|()| FetchError::InvalidUrl {
-        url: url.to_string(),
-        reason: "file URLs name a local path (file:///path)".into(),
-    })?;
-    let ferr = |error| FetchError::File {
-        path: path.clone(),
-        error,
-    };
-    let mut file = File::open(&path).map_err(ferr)?;
-    let meta = file.metadata().map_err(ferr)?;
-    if meta.is_dir() {
-        return Err(ferr(io::Error::other("is a directory")));
-    }
-    let size = meta.len();
-    let mut headers = vec![
-        (
-            "content-type".to_string(),
-            super::mime::content_type(&path).to_string(),
-        ),
-        (
-            "content-length".to_string(),
-            size.saturating_sub(offset).to_string(),
-        ),
-    ];
-    if let Ok(m) = meta.modified() {
-        headers.push(("last-modified".to_string(), httpdate::fmt_http_date(m)));
-    }
-    let mut status = 200;
-    if offset > 0 {
-        if offset >= size {
-            return Ok(Response {
-                url: url.to_string(),
-                status: 416,
-                headers: vec![("content-range".into(), format!("bytes */{size}"))],
-                body: BufReader::new(Box::new(io::empty())),
-            });
-        }
-        io::Seek::seek(&mut file, io::SeekFrom::Start(offset)).map_err(ferr)?;
-        status = 206;
-        headers.push((
-            "content-range".to_string(),
-            format!("bytes {offset}-{}/{size}", size - 1),
-        ));
-    }
-    Ok(Response {
-        url: url.to_string(),
-        status,
-        headers,
-        body: BufReader::with_capacity(64 * 1024, Box::new(file)),
-    })
 }
