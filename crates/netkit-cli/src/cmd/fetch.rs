@@ -70,11 +70,12 @@ pub struct Args {
     /// Longest time for the whole transfer, redirects included.
     #[arg(short = 'm', long, value_name = "DUR", value_parser = parse_duration)]
     pub max_time: Option<Duration>,
-    /// Abort when the transfer is slower than SIZE per second for --speed-time
-    /// (default 30s).
+    /// Abort when the average rate stays below SIZE per second for
+    /// --speed-time (30s unless given).
     #[arg(long, value_name = "SIZE", value_parser = parse_size_u64)]
     pub speed_limit: Option<u64>,
-    /// How long the transfer may stay below --speed-limit (default 1 byte/s).
+    /// How long the rate may stay below --speed-limit (1 byte/s unless given)
+    /// before the transfer is aborted.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub speed_time: Option<Duration>,
     /// Refuse a file larger than SIZE (e.g. 10MiB).
