@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")"
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"pack_format pack_unpack frame_line frame_length frame_netstring line_receiver proxy_header http_request receive_header tls_records"}
+targets=${*:-"pack_format pack_unpack frame_line frame_length frame_netstring line_receiver proxy_header http_request receive_header tls_records fetch_url cookie_file"}
 failed=""
 for t in $targets; do
     echo "== $t (${secs}s)"

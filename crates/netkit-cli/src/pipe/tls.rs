@@ -4,7 +4,8 @@
 //!
 //! The scheme lives here, in the CLI, not in `netkit::net::Address`: `tls://` is
 //! stripped and the rest parsed as a TCP address. Verification is on by default
-//! (system roots, or only `--cacert`'s); `--insecure` turns it off explicitly.
+//! (system roots, or only `--cacert`'s, a self-signed server certificate named
+//! there accepted as itself; see `netkit::protocol::trust`); `--insecure` turns it off explicitly.
 //! The SNI name is the host of the address.
 //!
 //! After a blocking handshake, a bridge thread owns the TLS connection and the TCP
@@ -14,7 +15,6 @@
 //! 64 KiB chunk each way). What the bridge does not do: client certificates,
 //! session resumption, reloading certificates.
 
-use std::fs;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
@@ -27,14 +27,11 @@ use anyhow::{bail, Context};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use netkit::net::{self, Address, Stream};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use netkit::protocol::trust::{self, Trust};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, Connection, DigitallySignedStruct, RootCertStore, ServerConfig,
-    ServerConnection, SignatureScheme,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 use sha2::{Digest, Sha256};
 
 /// How long a TLS handshake may take.
@@ -113,39 +110,18 @@ pub fn parse_target(s: &str) -> anyhow::Result<Target> {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    trust::provider()
 }
 
-/// The client configuration these options ask for.
+/// The client configuration these options ask for (built by
+/// [`netkit::protocol::trust`], the one trust policy of every netkit client).
 pub fn client_config(args: &ClientArgs) -> anyhow::Result<Arc<ClientConfig>> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .context("TLS setup failed")?;
-    let mut config = if args.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
-            .with_no_client_auth()
-    } else {
-        let mut roots = RootCertStore::empty();
-        match &args.cacert {
-            Some(path) => {
-                for cert in read_certs(path)? {
-                    roots
-                        .add(cert)
-                        .with_context(|| format!("bad CA certificate in {}", path.display()))?;
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-                if roots.is_empty() {
-                    bail!("no system root certificates found; use --cacert FILE (or --insecure)");
-                }
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+    let trust = match (&args.cacert, args.insecure) {
+        (_, true) => Trust::Insecure,
+        (Some(path), false) => Trust::CaFile(path.clone()),
+        (None, false) => Trust::System,
     };
+    let mut config = trust::client_config(&trust)?;
     config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -193,7 +169,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("bad PEM in {}: {e}", path.display()))?;
@@ -391,56 +367,6 @@ fn bridge_loop(mut conn: Connection, tcp: &Stream, plain: &Stream) -> io::Result
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-/// `--insecure`: accepts any certificate, but still checks the handshake's
-/// signatures so the connection is at least consistent.
-#[derive(Debug)]
-struct NoVerify(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

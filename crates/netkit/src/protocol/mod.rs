@@ -39,6 +39,7 @@ pub mod proxy;
 pub mod tap;
 pub mod testing;
 pub mod tls;
+pub mod trust;
 
 use std::fmt;
 use std::time::Duration;

@@ -1,22 +1,35 @@
 //! The HTTP client: Python's `urlopen`, `urlretrieve` and `urlcleanup`, on ureq
 //! with rustls, plus resumable downloads that never lose data.
 //!
-//! In scope: `http://`, `https://` (rustls with the webpki roots, or a private CA
-//! from a PEM file) and `file://` URLs; bounded redirects; connect and per-read
-//! timeouts; basic auth from the URL (`http://user:pass@host/`) or the options;
-//! cookies kept across redirects and requests of one [`Client`], optionally loaded
-//! from and saved to a cookie jar file (cookie_store's JSON format; session cookies
-//! are not saved); extra request headers.
+//! In scope: `http://`, `https://` and `file://` URLs (parsed by the `url` crate;
+//! a malformed one is [`FetchError::InvalidUrl`]); TLS trusting what
+//! [`crate::protocol::trust`] says (the system's roots, a `--cacert` file whose
+//! self-signed certificates are accepted as themselves, or nothing checked);
+//! redirects followed here, one hop at a time, credentials (basic auth from the
+//! URL or the options, and `Authorization`/`Cookie` request headers) sent only
+//! while scheme, host and port stay those of the first URL, unless
+//! [`FetchOptions::location_trusted`]; cookies kept across redirects and
+//! requests of one [`Client`], optionally loaded from and saved to a Netscape
+//! cookie file (session cookies included, as curl does); extra request headers.
+//!
+//! Timeouts and limits: [`FetchOptions::connect_timeout`] per connection
+//! attempt; [`FetchOptions::read_timeout`] for the response head and for each
+//! read of the body (a body dripped byte by byte never trips it);
+//! [`FetchOptions::max_time`] for the whole transfer, redirects included;
+//! [`FetchOptions::speed_limit`] aborts a transfer slower than a rate for a
+//! while; [`FetchOptions::max_filesize`] refuses a bigger file.
 //!
 //! Every status of 400 or more is an error ([`FetchError::Status`]), as curl's
 //! `--fail` makes it: a download never saves an error page as if it were the file.
 //!
 //! Downloads ([`Client::download`]) go to `NAME.part` beside the target and are
-//! renamed over the target only when complete (the byte count matches
-//! `Content-Length`); an existing target is never truncated by a failed download.
-//! A failed transfer keeps the `.part` file, and `resume` continues it with a Range
-//! request, checking that the server answered with the matching `Content-Range`
-//! (a 200 restarts from zero).
+//! renamed over the target only when complete: the byte count matches
+//! `Content-Length`, or, for a body without a length, the connection ended
+//! cleanly (a FIN; over TLS, `close_notify`). A reset, an unclean TLS close, a
+//! timeout or a limit is an error ([`FetchError::Incomplete`]) that keeps the
+//! `.part`; an existing target is never touched by a failed download, and
+//! `resume` continues the `.part` with a Range request, checking that the server
+//! answered with the matching `Content-Range` (a 200 restarts from zero).
 //!
 //! Out of scope: request bodies (POST), proxies, compression, HTTP/2.
 //!
@@ -29,20 +42,30 @@
 //! # Ok::<_, netkit::http::fetch::FetchError>(())
 //! ```
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
+use cookie_store::CookieStore;
+use rustls::ClientConfig;
 use ureq::http;
-use ureq::ResponseExt;
 
+use crate::protocol::trust::{self, Trust, TrustError};
+
+mod cookies;
+mod download;
+mod file;
+mod transport;
 mod url;
 
-use url::{base64, parse_content_range, parse_url};
-pub use url::{name_from_url, part_path, sanitize_name};
+pub use cookies::{format_cookie_file, parse_cookie_file, CookieFileError, CookieLine};
+pub use download::{Downloaded, Progress, SpeedLimit, Target};
+use file::open_file;
+pub use transport::Cut;
+use url::{base64, parse_url, Parsed};
+pub use url::{check_url, name_from_url, part_path, sanitize_name};
 
 /// Errors from fetching a URL; each names the URL (or file) it is about.
 #[derive(Debug, thiserror::Error)]
@@ -118,17 +141,31 @@ pub enum FetchError {
         /// The limit.
         max: u32,
     },
-    /// The body ended before `Content-Length` bytes arrived; the partial data is kept.
-    #[error("{url}: incomplete download: {got} of {expected} bytes; partial data kept in {} (resume with --continue)", part.display())]
+    /// The transfer stopped before the body was complete (the connection was
+    /// cut, reset or timed out, or a limit was reached); a download keeps the
+    /// partial data in its `.part` file.
+    #[error("{url}: download cut short: {reason}; {got} of {} bytes arrived{}", expected.map_or("unknown".to_string(), |e| e.to_string()), part.as_ref().map_or(String::new(), |p| format!("; partial data kept in {} (resume with --continue)", p.display())))]
     Incomplete {
         /// The URL.
         url: String,
+        /// What happened.
+        reason: String,
         /// Bytes received (including any resumed prefix).
         got: u64,
-        /// Bytes announced.
-        expected: u64,
-        /// The `.part` file holding them.
-        part: PathBuf,
+        /// Bytes announced, when the server said.
+        expected: Option<u64>,
+        /// The `.part` file holding them (none when streaming).
+        part: Option<PathBuf>,
+    },
+    /// The file is bigger than [`FetchOptions::max_filesize`].
+    #[error("{url}: the file is larger than the limit of {limit} bytes{}", size.map_or(String::new(), |s| format!(" ({s} bytes)")))]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+        /// The announced size, when the server said.
+        size: Option<u64>,
     },
     /// A range request was answered with a range that does not continue the file.
     #[error("{url}: asked for bytes from {offset}, server sent Content-Range {got:?}")]
@@ -198,7 +235,10 @@ impl FetchError {
             ureq::Error::Io(e) => FetchError::from_io_at(&url, e),
             ureq::Error::Timeout(t) => FetchError::Timeout {
                 url,
-                what: t.to_string(),
+                what: match t {
+                    ureq::Timeout::Global => "the maximum time for the transfer".into(),
+                    other => other.to_string(),
+                },
             },
             ureq::Error::ConnectionFailed => FetchError::Connect {
                 url,
@@ -230,6 +270,13 @@ impl FetchError {
             return FetchError::from_ureq(url, ue, 0);
         }
         let url = url.to_string();
+        if let Some(cut) = e.get_ref().and_then(|x| x.downcast_ref::<Cut>()) {
+            let cut = *cut;
+            return FetchError::Io {
+                url,
+                error: io::Error::other(cut),
+            };
+        }
         if let Some(tls) = e.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()) {
             return FetchError::Tls {
                 url,
@@ -257,16 +304,27 @@ pub struct FetchOptions {
     pub connect_timeout: Duration,
     /// Longest wait for the response head and for each read of the body. Default 30 s.
     pub read_timeout: Duration,
+    /// Longest time for the whole transfer, redirects included (curl's
+    /// `--max-time`). Default: none.
+    pub max_time: Option<Duration>,
+    /// Abort a transfer slower than this (curl's `--speed-limit/--speed-time`).
+    pub speed_limit: Option<SpeedLimit>,
+    /// Refuse a file larger than this many bytes (curl's `--max-filesize`).
+    pub max_filesize: Option<u64>,
     /// Redirects followed before giving up. Default 10.
     pub max_redirects: u32,
     /// Basic auth credentials; credentials in the URL take precedence.
     pub user: Option<(String, String)>,
-    /// Extra request headers, sent with every request.
+    /// Send credentials on redirects to another scheme, host or port too
+    /// (curl's `--location-trusted`). Default false.
+    pub location_trusted: bool,
+    /// Extra request headers, sent with every request (`Authorization` and
+    /// `Cookie` only to the first URL's origin, as credentials).
     pub headers: Vec<(String, String)>,
-    /// A PEM file of CA certificates to trust instead of the webpki roots.
-    pub ca_file: Option<PathBuf>,
-    /// A cookie jar file, loaded by [`Client::new`] if it exists and written by
-    /// [`Client::save_cookies`].
+    /// Which HTTPS servers to trust. Default: the system's roots.
+    pub trust: Trust,
+    /// A Netscape cookie file, loaded by [`Client::new`] if it exists and written
+    /// by [`Client::save_cookies`].
     pub cookie_jar: Option<PathBuf>,
     /// The `User-Agent` header. Default `netkit/VERSION`.
     pub user_agent: String,
@@ -277,10 +335,14 @@ impl Default for FetchOptions {
         FetchOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            max_time: None,
+            speed_limit: None,
+            max_filesize: None,
             max_redirects: 10,
             user: None,
+            location_trusted: false,
             headers: Vec::new(),
-            ca_file: None,
+            trust: Trust::System,
             cookie_jar: None,
             user_agent: super::SERVER.to_string(),
         }
@@ -363,40 +425,6 @@ impl BufRead for Response {
     }
 }
 
-/// How far a download has come, for progress bars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Bytes of the file present (a resumed prefix included).
-    pub done: u64,
-    /// The file's full size, when the server said.
-    pub total: Option<u64>,
-    /// Bytes that were already there when this transfer started.
-    pub resumed_from: u64,
-}
-
-/// Where a download goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// This file.
-    File(PathBuf),
-    /// This directory, under a name from the URL's last path segment or the
-    /// server's `Content-Disposition` filename, sanitized (`index.html` if empty).
-    Dir(PathBuf),
-}
-
-/// A finished download.
-#[derive(Debug, Clone)]
-pub struct Downloaded {
-    /// Where the file is.
-    pub path: PathBuf,
-    /// Its size.
-    pub size: u64,
-    /// Bytes that were already there from an earlier, interrupted transfer.
-    pub resumed_from: u64,
-    /// The final response's headers.
-    pub headers: Vec<(String, String)>,
-}
-
 /// An HTTP client: one connection pool and one cookie jar, for a run.
 ///
 /// ```
@@ -424,7 +452,14 @@ pub struct Downloaded {
 pub struct Client {
     agent: ureq::Agent,
     opts: FetchOptions,
+    /// The TLS configuration, or why there is none (no system roots: only
+    /// `https` URLs fail then).
+    tls: Result<Arc<ClientConfig>, String>,
+    jar: Mutex<CookieStore>,
 }
+
+/// Redirect statuses that carry a `Location` to follow with a GET.
+const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
 
 impl Client {
     /// A client with these options; loads the cookie jar file if it exists.
@@ -432,39 +467,60 @@ impl Client {
     /// # Errors
     /// [`FetchError::CaFile`] or [`FetchError::CookieJar`] when those files are unusable.
     pub fn new(opts: FetchOptions) -> Result<Client, FetchError> {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(path) = &opts.ca_file {
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&load_ca(path)?));
-        }
+        let tls = match trust::client_config(&opts.trust) {
+            Ok(c) => Ok(Arc::new(c)),
+            Err(e @ TrustError::NoSystemRoots) => Err(e.to_string()),
+            Err(TrustError::Read { path, error }) => {
+                return Err(FetchError::CaFile {
+                    path,
+                    reason: error.to_string(),
+                })
+            }
+            Err(TrustError::BadCaFile { path, reason }) => {
+                return Err(FetchError::CaFile { path, reason })
+            }
+            Err(e) => {
+                return Err(FetchError::Tls {
+                    url: String::new(),
+                    reason: e.to_string(),
+                })
+            }
+        };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .max_redirects(opts.max_redirects)
-            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            .max_redirects(0)
             .user_agent(opts.user_agent.as_str())
             .timeout_connect(Some(opts.connect_timeout))
             .timeout_recv_response(Some(opts.read_timeout))
             .timeout_per_read(Some(opts.read_timeout))
-            .tls_config(tls.build())
             .build();
-        let agent = ureq::Agent::new_with_config(config);
+        let connector = transport::connector(tls.as_ref().ok().cloned());
+        let agent = ureq::Agent::with_parts(
+            config,
+            connector,
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
+        let mut jar = CookieStore::default();
         if let Some(path) = opts.cookie_jar.as_ref().filter(|p| p.exists()) {
-            let file = File::open(path).map_err(|e| FetchError::CookieJar {
+            let err = |reason: String| FetchError::CookieJar {
                 path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            agent
-                .cookie_jar_lock()
-                .load_json(BufReader::new(file))
-                .map_err(|e| FetchError::CookieJar {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+            let lines = parse_cookie_file(&text).map_err(|e| err(e.to_string()))?;
+            cookies::load(&mut jar, &lines);
         }
-        Ok(Client { agent, opts })
+        Ok(Client {
+            agent,
+            opts,
+            tls,
+            jar: Mutex::new(jar),
+        })
     }
 
-    /// Writes the persistent cookies to the cookie jar file, if one is set
-    /// (written beside it and renamed, so a failure never leaves half a jar).
+    /// Writes every unexpired cookie, session cookies included, to the cookie
+    /// jar file in the Netscape format, if one is set (written beside it and
+    /// renamed, so a failure never leaves half a jar).
     ///
     /// # Errors
     /// [`FetchError::CookieJar`] when the file cannot be written.
@@ -476,13 +532,12 @@ impl Client {
             path: path.clone(),
             reason,
         };
+        let text = {
+            let jar = self.jar.lock().map_err(|_| err("poisoned".into()))?;
+            format_cookie_file(&cookies::dump(&jar))
+        };
         let tmp = part_path(path);
-        let mut file = File::create(&tmp).map_err(|e| err(e.to_string()))?;
-        self.agent
-            .cookie_jar_lock()
-            .save_json(&mut file)
-            .map_err(|e| err(e.to_string()))?;
-        file.sync_all().map_err(|e| err(e.to_string()))?;
+        std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
     }
 
@@ -492,33 +547,108 @@ impl Client {
     /// # Errors
     /// A [`FetchError`] naming the URL: DNS, refused, TLS, timeout, status ≥ 400...
     pub fn urlopen(&self, url: &str) -> Result<Response, FetchError> {
-        let resp = self.request(url, 0)?;
+        let deadline = self.opts.max_time.map(|t| Instant::now() + t);
+        let resp = self.request(url, 0, deadline)?;
         check_status(resp)
     }
 
-    /// Sends a GET, from byte `offset` when it is not 0; any status is returned.
-    fn request(&self, url: &str, offset: u64) -> Result<Response, FetchError> {
-        let parsed = parse_url(url)?;
-        if parsed.scheme == "file" {
-            return open_file(url, &parsed.rest, offset);
+    /// Sends a GET, from byte `offset` when it is not 0, following redirects;
+    /// any final status is returned.
+    fn request(
+        &self,
+        url: &str,
+        offset: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Response, FetchError> {
+        let first = parse_url(url)?;
+        if first.is_file() {
+            return open_file(url, &first.url, offset);
         }
-        let mut req = self.agent.get(parsed.without_userinfo.as_str());
-        let creds = parsed.userinfo.clone().or_else(|| self.opts.user.clone());
-        if let Some((user, pass)) = creds {
+        let creds = first.userinfo.clone().or_else(|| self.opts.user.clone());
+        let mut current = first.clone();
+        let mut hops = 0;
+        loop {
+            let trusted = self.opts.location_trusted || url::same_origin(&first.url, &current.url);
+            let resp = self.hop(&current, trusted, creds.as_ref(), offset, deadline)?;
+            let location = REDIRECTS
+                .contains(&resp.status)
+                .then(|| resp.header("location").map(str::to_string))
+                .flatten();
+            let Some(location) = location else {
+                return Ok(resp);
+            };
+            if hops >= self.opts.max_redirects {
+                if self.opts.max_redirects == 0 {
+                    return Ok(resp);
+                }
+                return Err(FetchError::TooManyRedirects {
+                    url: first.url.to_string(),
+                    max: self.opts.max_redirects,
+                });
+            }
+            hops += 1;
+            current = url::join(&current.url, &location)?;
+        }
+    }
+
+    /// One request, no redirect followed; cookies sent and stored. Credentials
+    /// (`creds`, and `Authorization`/`Cookie` among the extra headers) go only
+    /// when `trusted`.
+    fn hop(
+        &self,
+        target: &Parsed,
+        trusted: bool,
+        creds: Option<&(String, String)>,
+        offset: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Response, FetchError> {
+        let shown = target.url.to_string();
+        if target.url.scheme() == "https" {
+            if let Err(reason) = &self.tls {
+                return Err(FetchError::Tls {
+                    url: shown,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        let mut req = self.agent.get(target.url.as_str());
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(FetchError::Timeout {
+                    url: shown,
+                    what: "the maximum time for the transfer".into(),
+                });
+            }
+            req = req.config().timeout_global(Some(left)).build();
+        }
+        if let Some(sl) = &self.opts.speed_limit {
+            let per_read = self.opts.read_timeout.min(sl.time);
+            req = req.config().timeout_per_read(Some(per_read)).build();
+        }
+        if let Some((user, pass)) = creds.filter(|_| trusted) {
             let token = base64(format!("{user}:{pass}").as_bytes());
             req = req.header("Authorization", format!("Basic {token}"));
         }
         for (name, value) in &self.opts.headers {
-            req = req.header(name.as_str(), value.as_str());
+            let credential =
+                name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie");
+            if trusted || !credential {
+                req = req.header(name.as_str(), value.as_str());
+            }
+        }
+        let cookie = self.cookie_header(&target.url);
+        if !cookie.is_empty() {
+            req = req.header("Cookie", cookie);
         }
         if offset > 0 {
             req = req.header("Range", format!("bytes={offset}-"));
         }
-        let resp = req.call().map_err(|e| {
-            FetchError::from_ureq(&parsed.without_userinfo, e, self.opts.max_redirects)
-        })?;
-        let final_url = resp.get_uri().to_string();
+        let resp = req
+            .call()
+            .map_err(|e| FetchError::from_ureq(&shown, e, self.opts.max_redirects))?;
         let (parts, body) = resp.into_parts();
+        self.store_cookies(&target.url, &parts.headers);
         let headers = parts
             .headers
             .iter()
@@ -530,127 +660,33 @@ impl Client {
             })
             .collect();
         Ok(Response {
-            url: final_url,
+            url: shown,
             status: parts.status.as_u16(),
             headers,
             body: BufReader::with_capacity(64 * 1024, Box::new(body.into_reader())),
         })
     }
 
-    /// Downloads `url` into `target` without ever leaving a partial target: the
-    /// data goes to `TARGET.part` and is renamed when complete. With `resume`, an
-    /// existing `.part` is continued with a Range request.
-    ///
-    /// # Errors
-    /// Any [`FetchError`]; [`FetchError::Incomplete`] (or the transfer's error)
-    /// when the body was cut off, with the `.part` file kept.
-    pub fn download(
-        &self,
-        url: &str,
-        target: &Target,
-        resume: bool,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Downloaded, FetchError> {
-        let first = match target {
-            Target::File(p) => p.clone(),
-            Target::Dir(d) => d.join(name_from_url(url)),
+    fn cookie_header(&self, url: &::url::Url) -> String {
+        let Ok(jar) = self.jar.lock() else {
+            return String::new();
         };
-        let part = part_path(&first);
-        let mut offset = if resume {
-            std::fs::metadata(&part).map_or(0, |m| m.len())
-        } else {
-            0
+        jar.get_request_values(url)
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn store_cookies(&self, url: &::url::Url, headers: &http::HeaderMap) {
+        let Ok(mut jar) = self.jar.lock() else {
+            return;
         };
-        let mut resp = self.request(url, offset)?;
-        let mut total = resp.content_length();
-        match resp.status {
-            206 if offset > 0 => {
-                let cr = resp.header("content-range").unwrap_or("").to_string();
-                match parse_content_range(&cr) {
-                    Some((start, size)) if start == offset => {
-                        total = size.or(total.map(|l| l + offset))
-                    }
-                    _ => {
-                        return Err(FetchError::RangeMismatch {
-                            url: resp.url.clone(),
-                            offset,
-                            got: cr,
-                        })
-                    }
-                }
-            }
-            416 if offset > 0 => {
-                // The part may already be the whole file.
-                let cr = resp.header("content-range").unwrap_or("");
-                let size = cr
-                    .strip_prefix("bytes */")
-                    .and_then(|s| s.trim().parse::<u64>().ok());
-                if size != Some(offset) {
-                    return Err(status_error(&resp));
-                }
-                total = Some(offset);
-            }
-            s if !(200..300).contains(&s) => return Err(status_error(&resp)),
-            _ => offset = 0,
-        }
-        let path = match (target, content_disposition_name(&resp)) {
-            (Target::Dir(d), Some(name)) => d.join(name),
-            _ => first,
-        };
-        let file_err = |path: &Path, error| FetchError::File {
-            path: path.to_path_buf(),
-            error,
-        };
-        let mut file = if offset > 0 {
-            OpenOptions::new().append(true).open(&part)
-        } else {
-            File::create(&part)
-        }
-        .map_err(|e| file_err(&part, e))?;
-        let mut done = offset;
-        progress(Progress {
-            done,
-            total,
-            resumed_from: offset,
-        });
-        if resp.status != 416 {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match resp.body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = file.flush();
-                        return Err(FetchError::from_io_at(&resp.url, e));
-                    }
-                };
-                file.write_all(&buf[..n]).map_err(|e| file_err(&part, e))?;
-                done += n as u64;
-                progress(Progress {
-                    done,
-                    total,
-                    resumed_from: offset,
-                });
-            }
-        }
-        if let Some(expected) = total.filter(|t| *t != done) {
-            return Err(FetchError::Incomplete {
-                url: resp.url.clone(),
-                got: done,
-                expected,
-                part,
-            });
-        }
-        file.sync_all().map_err(|e| file_err(&part, e))?;
-        drop(file);
-        std::fs::rename(&part, &path).map_err(|e| file_err(&path, e))?;
-        Ok(Downloaded {
-            path,
-            size: done,
-            resumed_from: offset,
-            headers: resp.headers.clone(),
-        })
+        let cookies = headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|s| cookie_store::RawCookie::parse(s.to_string()).ok());
+        jar.store_response_cookies(cookies, url);
     }
 
     /// Python's `urlretrieve`: saves `url` to `path`, or to a new temporary file
@@ -766,87 +802,4 @@ fn check_status(resp: Response) -> Result<Response, FetchError> {
         return Err(status_error(&resp));
     }
     Ok(resp)
-}
-
-fn load_ca(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, FetchError> {
-    let err = |reason: String| FetchError::CaFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
-            certs.push(c);
-        }
-    }
-    if certs.is_empty() {
-        return Err(err("no certificate in the file".into()));
-    }
-    Ok(certs)
-}
-
-/// `file://[localhost]/path` as a [`Response`].
-fn open_file(url: &str, rest: &str, offset: u64) -> Result<Response, FetchError> {
-    let path = if let Some(p) = rest.strip_prefix("localhost/") {
-        format!("/{p}")
-    } else if rest.starts_with('/') {
-        rest.to_string()
-    } else {
-        return Err(FetchError::InvalidUrl {
-            url: url.to_string(),
-            reason: "file URLs name a local path (file:///path)".into(),
-        });
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
-    let path = PathBuf::from(std::ffi::OsString::from(
-        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&decoded),
-    ));
-    let ferr = |error| FetchError::File {
-        path: path.clone(),
-        error,
-    };
-    let mut file = File::open(&path).map_err(ferr)?;
-    let meta = file.metadata().map_err(ferr)?;
-    if meta.is_dir() {
-        return Err(ferr(io::Error::other("is a directory")));
-    }
-    let size = meta.len();
-    let mut headers = vec![
-        (
-            "content-type".to_string(),
-            super::mime::content_type(&path).to_string(),
-        ),
-        (
-            "content-length".to_string(),
-            size.saturating_sub(offset).to_string(),
-        ),
-    ];
-    if let Ok(m) = meta.modified() {
-        headers.push(("last-modified".to_string(), httpdate::fmt_http_date(m)));
-    }
-    let mut status = 200;
-    if offset > 0 {
-        if offset >= size {
-            return Ok(Response {
-                url: url.to_string(),
-                status: 416,
-                headers: vec![("content-range".into(), format!("bytes */{size}"))],
-                body: BufReader::new(Box::new(io::empty())),
-            });
-        }
-        io::Seek::seek(&mut file, io::SeekFrom::Start(offset)).map_err(ferr)?;
-        status = 206;
-        headers.push((
-            "content-range".to_string(),
-            format!("bytes {offset}-{}/{size}", size - 1),
-        ));
-    }
-    Ok(Response {
-        url: url.to_string(),
-        status,
-        headers,
-        body: BufReader::with_capacity(64 * 1024, Box::new(file)),
-    })
 }

@@ -1,4 +1,5 @@
-//! URLs and names for the client: splitting a URL (scheme, credentials), the local
+//! URLs and names for the client: parsing a URL (the `url` crate; scheme,
+//! credentials, redirects and origins), the local
 //! file name a URL suggests (sanitized so it never leaves the directory), the
 //! `.part` path beside a target, `Content-Range` values, and base64 for basic auth.
 //! Pure functions; no I/O.
@@ -71,54 +72,102 @@ pub(crate) fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start, size))
 }
 
-/// A URL split for our purposes.
-#[derive(Debug)]
-pub(crate) struct Url {
-    pub(crate) scheme: String,
-    /// Everything after `scheme://`.
-    pub(crate) rest: String,
+/// A URL checked for the client: an absolute `http`, `https` or `file` URL
+/// (parsed by the `url` crate, WHATWG rules), its credentials taken out.
+#[derive(Debug, Clone)]
+pub(crate) struct Parsed {
+    /// The URL without user and password.
+    pub(crate) url: ::url::Url,
+    /// `user:password` from the URL, percent-decoded.
     pub(crate) userinfo: Option<(String, String)>,
-    pub(crate) without_userinfo: String,
 }
 
-pub(crate) fn parse_url(url: &str) -> Result<Url, FetchError> {
-    let invalid = |reason: &str| FetchError::InvalidUrl {
+impl Parsed {
+    pub(crate) fn is_file(&self) -> bool {
+        self.url.scheme() == "file"
+    }
+}
+
+/// Checks `url` as the client does before any request, and returns it
+/// normalized and without its credentials.
+///
+/// ```
+/// use netkit::http::fetch::check_url;
+/// assert_eq!(check_url("HTTP://u:p@Example.COM:80/a b").unwrap(), "http://example.com/a%20b");
+/// assert!(check_url("http://127.0.0.1:99999/").is_err());
+/// ```
+///
+/// # Errors
+/// [`FetchError::InvalidUrl`] or [`FetchError::UnsupportedScheme`].
+pub fn check_url(url: &str) -> Result<String, FetchError> {
+    parse_url(url).map(|p| p.url.into())
+}
+
+/// Parses `url` (the text the user gave).
+pub(crate) fn parse_url(url: &str) -> Result<Parsed, FetchError> {
+    let invalid = |reason: String| FetchError::InvalidUrl {
         url: url.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| invalid("no scheme://"))?;
-    let scheme = scheme.to_ascii_lowercase();
-    if !matches!(scheme.as_str(), "http" | "https" | "file") {
+    let parsed = ::url::Url::parse(url.trim()).map_err(|e| invalid(e.to_string()))?;
+    check_scheme(url, &parsed)?;
+    // WHATWG parsing reads `http:///x` as host `x`; curl refuses it, as we do.
+    if parsed.scheme() != "file" {
+        let after = url.trim().split_once(':').map_or("", |(_, r)| r);
+        if after.starts_with(":///") || after.starts_with("///") {
+            return Err(invalid("no host".into()));
+        }
+    }
+    Ok(split_userinfo(parsed))
+}
+
+/// Resolves a redirect's `Location` against the URL it came from.
+pub(crate) fn join(base: &::url::Url, location: &str) -> Result<Parsed, FetchError> {
+    let next = base.join(location).map_err(|e| FetchError::Http {
+        url: base.to_string(),
+        reason: format!("redirect to an invalid Location {location:?}: {e}"),
+    })?;
+    if !matches!(next.scheme(), "http" | "https") {
         return Err(FetchError::UnsupportedScheme {
-            url: url.to_string(),
-            scheme,
+            url: next.to_string(),
+            scheme: next.scheme().to_string(),
         });
     }
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(auth_end);
-    let (userinfo, host) = match authority.rsplit_once('@') {
-        Some((ui, host)) => {
-            let (u, p) = ui.split_once(':').unwrap_or((ui, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (Some((dec(u), dec(p))), host)
-        }
-        None => (None, authority),
-    };
-    if host.is_empty() && scheme != "file" {
-        return Err(invalid("no host"));
+    Ok(split_userinfo(next))
+}
+
+/// Whether two URLs have the same scheme, host and port (the port a scheme
+/// implies counts as given): credentials go only where they were given.
+pub(crate) fn same_origin(a: &::url::Url, b: &::url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn check_scheme(text: &str, url: &::url::Url) -> Result<(), FetchError> {
+    if matches!(url.scheme(), "http" | "https" | "file") {
+        Ok(())
+    } else {
+        Err(FetchError::UnsupportedScheme {
+            url: text.to_string(),
+            scheme: url.scheme().to_string(),
+        })
     }
-    Ok(Url {
-        without_userinfo: format!("{scheme}://{host}{tail}"),
-        rest: rest.to_string(),
-        scheme,
-        userinfo,
-    })
+}
+
+fn split_userinfo(mut url: ::url::Url) -> Parsed {
+    let dec = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let userinfo = (!url.username().is_empty() || url.password().is_some())
+        .then(|| (dec(url.username()), dec(url.password().unwrap_or(""))));
+    if userinfo.is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    Parsed { url, userinfo }
 }
 
 /// Standard base64 with padding, for basic auth.
@@ -145,6 +194,15 @@ pub(crate) fn base64(data: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn origins_differ_by_scheme_host_or_port() {
+        let u = |s: &str| ::url::Url::parse(s).unwrap();
+        assert!(same_origin(&u("http://h/a"), &u("http://h:80/b")));
+        assert!(!same_origin(&u("http://h:8080/"), &u("http://h:8081/")));
+        assert!(!same_origin(&u("http://h/"), &u("https://h/")));
+        assert!(!same_origin(&u("http://h/"), &u("http://g/")));
+    }
+
     use super::*;
 
     #[test]
@@ -165,7 +223,19 @@ mod tests {
     fn urls() {
         let u = parse_url("http://us%40er:p%3Ass@host:8080/p?q").unwrap();
         assert_eq!(u.userinfo, Some(("us@er".into(), "p:ss".into())));
-        assert_eq!(u.without_userinfo, "http://host:8080/p?q");
+        assert_eq!(u.url.as_str(), "http://host:8080/p?q");
+        for bad in [
+            "http://127.0.0.1:99999/x",
+            "http://127.0.0.1:65536/x",
+            "http://127.0.0.1:abc/x",
+            "http://[::1/x",
+            "http://exa mple.com/",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(FetchError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             parse_url("ftp://x/"),
             Err(FetchError::UnsupportedScheme { .. })
