@@ -149,7 +149,7 @@ fn check_datagram(service: &str, addr: &str) {
 
 /// Every service in `mode`, on all four kinds of address at once.
 fn services_in(mode: &str) {
-    for &service in services::names() {
+    for service in services::names() {
         let dir = TempDir::new("svc");
         let unix = format!("unix://{}", dir.path("s.sock").display());
         let udgram = format!("unix-dgram://{}", dir.path("d.sock").display());
