@@ -127,11 +127,16 @@ pub struct Args {
 /// The services of the table, for clap: it checks the name and lists every
 /// service with its description in `--help`.
 fn service_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(
-        SERVICES
-            .iter()
-            .map(|s| PossibleValue::new(s.name).help(s.about)),
-    )
+    PossibleValuesParser::new(SERVICES.iter().map(|s| {
+        let mut help = s.about.to_string();
+        if s.datagram {
+            help.push_str("; datagrams too");
+        }
+        if !s.fork {
+            help.push_str("; not in fork mode");
+        }
+        PossibleValue::new(s.name).help(help)
+    }))
 }
 
 /// Runs `netkit serve`.

@@ -227,8 +227,7 @@ impl Drop for ActiveGuard {
 }
 
 /// What stderr is told when a second signal aborts the drain.
-const ABORT_LINE: &[u8] =
-    b"netkit: second signal during the drain: aborted, exiting with status 1\n";
+const ABORT_LINE: &[u8] = b"netkit: second signal: drain aborted, exiting with status 1\n";
 
 /// Installs SIGINT and SIGTERM handlers for a server: the first signal writes
 /// the stop pipe (a graceful stop: stop accepting, drain for the grace period);
