@@ -47,6 +47,22 @@ pub fn line(args: fmt::Arguments<'_>) {
     let _ = Stderr.write(text.as_bytes());
 }
 
+/// [`line`], but only if stderr can take it at once (`poll(2)` says it is
+/// writable): for the last words of a process that must exit even when
+/// stderr is a pipe nobody reads.
+pub fn line_if_ready(args: fmt::Arguments<'_>) {
+    let mut fd = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll(2) on one pollfd we own, with no timeout.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) } == 1 && fd.revents & libc::POLLOUT != 0;
+    if ready {
+        line(args);
+    }
+}
+
 /// `eprintln!` that can neither panic nor fail: see [`line`].
 macro_rules! say {
     ($($arg:tt)*) => {

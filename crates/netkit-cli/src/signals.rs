@@ -57,8 +57,12 @@ pub fn watch(
         .spawn(move || {
             let mut pending = signals.forever();
             let Some(first) = pending.next() else { return };
-            tracing::info!("signal {}: stopping gracefully", name(first));
             stop();
+            // Logged on a thread of its own: a stderr nobody reads (a full
+            // pipe) must not keep this one from seeing a second signal.
+            let _ = std::thread::Builder::new()
+                .name("netkit-signal-log".into())
+                .spawn(move || tracing::info!("signal {}: stopping gracefully", name(first)));
             if let Some(second) = pending.next() {
                 abort(second, &files);
             }
@@ -73,8 +77,11 @@ pub fn watch(
 /// Ends the process now with exit status 1, after saying so and removing the
 /// socket files.
 fn abort(sig: i32, files: &SocketFiles) -> ! {
-    say!("netkit: second signal ({}): drain aborted", name(sig));
     files.remove();
+    crate::log::line_if_ready(format_args!(
+        "netkit: second signal ({}): drain aborted",
+        name(sig)
+    ));
     std::process::exit(1)
 }
 

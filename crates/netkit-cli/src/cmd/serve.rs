@@ -445,7 +445,7 @@ fn access_log() -> AccessLog {
             line.clear();
             rec.write_to(&mut line);
             line.push('\n');
-            let _ = crate::log::Stderr.write(line.as_bytes());
+            let _ = crate::log::Stderr.write_all(line.as_bytes());
         });
     })
 }

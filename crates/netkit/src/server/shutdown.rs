@@ -232,7 +232,8 @@ const ABORT_LINE: &[u8] = b"netkit: second signal: drain aborted, exiting with s
 /// Installs SIGINT and SIGTERM handlers for a server: the first signal writes
 /// the stop pipe (a graceful stop: stop accepting, drain for the grace period);
 /// any later one aborts the drain at once, as nginx and most servers do: it
-/// writes [`ABORT_LINE`] to stderr and ends the process with `_exit(1)`. The
+/// writes [`ABORT_LINE`] to stderr (when stderr can take it without waiting)
+/// and ends the process with `_exit(1)`. The
 /// listeners (and their socket files) are already closed by then: the blocking
 /// modes close them before the drain begins.
 pub(crate) fn register_signals(life: &Lifecycle) -> io::Result<Vec<SigId>> {
@@ -258,11 +259,24 @@ fn on_signal(seen: &AtomicUsize, stop_fd: RawFd) {
         unsafe { libc::write(stop_fd, b"s".as_ptr().cast(), 1) };
         return;
     }
-    // SAFETY: write(2) of a static buffer to stderr (an error, such as a closed
-    // stderr, is ignored), then _exit(2), which ends the process without running
-    // anything that is not async-signal-safe.
+    let mut err = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll(2) without a timeout on one pollfd we own; then write(2) of
+    // a static buffer to stderr only if it can take the line at once (a pipe
+    // nobody reads must not keep the process from exiting; a closed one just
+    // fails), then _exit(2), which ends the process without running anything
+    // that is not async-signal-safe.
     unsafe {
-        libc::write(2, ABORT_LINE.as_ptr().cast(), ABORT_LINE.len());
+        if libc::poll(&mut err, 1, 0) == 1 && err.revents & libc::POLLOUT != 0 {
+            libc::write(
+                libc::STDERR_FILENO,
+                ABORT_LINE.as_ptr().cast(),
+                ABORT_LINE.len(),
+            );
+        }
         libc::_exit(1);
     }
 }
