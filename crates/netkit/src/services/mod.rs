@@ -249,7 +249,7 @@ pub enum ServiceError {
         known: String,
     },
     /// The service is in [`SERVICES`] but built by another module (`http`).
-    #[error("service `{name}` is built by netkit::http, not by this registry")]
+    #[error("service `{name}` is built by the HTTP layer, not by this registry")]
     Elsewhere {
         /// The name asked for.
         name: String,
