@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::util::{self, Served, TempDir, MODES, STEP};
 
+/// The `--grace` the closed-stderr servers get, and the bound on their exit.
+const GRACE: Duration = Duration::from_secs(10);
+
 /// A server started with stderr on a pipe that is closed once the
 /// `listening on` line has been read (`netkit serve ... 2>&1 | head -1`).
 struct Orphaned {
@@ -101,7 +104,7 @@ fn serve_with_stderr_closed_survives_a_bad_request_and_stops_on_sigterm() {
             "--mode",
             mode,
             "--grace",
-            "2s",
+            "10s",
             "--listen",
             "127.0.0.1:0",
         ]);
@@ -112,14 +115,19 @@ fn serve_with_stderr_closed_survives_a_bad_request_and_stops_on_sigterm() {
         // The server still serves, and logs each request it cannot write.
         let reply = exchange(&s.addr, b"GET / HTTP/1.0\r\n\r\n");
         assert!(reply.ends_with(b"hi\n"), "{mode}: {reply:?}");
+        let stop = Instant::now();
         s.signal(libc::SIGTERM);
         assert_eq!(s.wait(STEP), Some(0), "{mode}");
+        // Nothing is open: the server is done well within the grace period.
+        assert!(stop.elapsed() < GRACE, "{mode}: {:?}", stop.elapsed());
     }
     // echo in reactor mode: the signal thread's own log line used to kill it.
-    let mut s = Orphaned::start(&["echo", "--grace", "2s", "--listen", "127.0.0.1:0"]);
+    let mut s = Orphaned::start(&["echo", "--grace", "10s", "--listen", "127.0.0.1:0"]);
     assert_eq!(exchange(&s.addr, b"ping\n"), b"ping\n");
+    let stop = Instant::now();
     s.signal(libc::SIGTERM);
     assert_eq!(s.wait(STEP), Some(0), "echo in reactor mode");
+    assert!(stop.elapsed() < GRACE, "echo: {:?}", stop.elapsed());
 }
 
 /// A client that holds a connection open (it was echoed once, so a worker
