@@ -4,11 +4,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod log;
 mod bench;
 mod cmd;
 mod duration;
 mod pipe;
 mod pyliteral;
+mod signals;
 
 /// Python's network-programming toolkit, in Rust.
 #[derive(Debug, Parser)]
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("netkit: {e:#}");
+            say!("netkit: {e:#}");
             if cmd::is_usage(&e) {
                 ExitCode::from(2)
             } else {

@@ -107,7 +107,7 @@ fn errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 
     let out = connect(&["not an address"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid address"));
 
     let out = connect(&["127.0.0.1:1", "--timeout", "soon"], b"");

@@ -183,10 +183,10 @@ fn errors_are_clear() {
         run_bounded(cmd, b"", STEP)
     };
     let out = run(&["udp://127.0.0.1:0"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stream address"));
     let out = run(&["nowhere"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid address"));
     let out = run(&["127.0.0.1:0", "--eof", "sometimes"]);
     assert_eq!(out.status.code(), Some(2));

@@ -379,7 +379,7 @@ fn a_refusing_target_closes_the_client_and_the_relay_goes_on() {
     let mut cmd = Command::new(util::netkit());
     cmd.args(["relay", "-", "-"]);
     let out = run_bounded(cmd, b"", STEP);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not -"));
 }
 

@@ -408,7 +408,7 @@ fn serve_exec_speaks_tls_too() {
 #[test]
 fn tls_options_are_checked() {
     let out = connect(&["tls://unix:///tmp/x.sock"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("tls:// takes HOST:PORT"),
         "{}",

@@ -530,15 +530,19 @@ fn send_reports_each_file_and_fails_for_missing_ones() {
 }
 
 #[test]
-fn serve_receive_refuses_a_missing_root() {
+fn serve_receive_refuses_a_root_it_cannot_create() {
+    // A missing root is created (see the regression tests); one under a plain
+    // file cannot be.
     let tmp = TempDir::new("xfer-noroot");
-    let missing = tmp.path("missing");
+    let file = tmp.path("file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let root = file.join("incoming");
     let mut cmd = Command::new(netkit());
     cmd.args(["serve", "receive", "--listen", "127.0.0.1:0", "--root"])
-        .arg(&missing);
+        .arg(&root);
     let out = run_bounded(cmd, b"", STEP);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("netkit: receive root"), "{err}");
-    assert!(!missing.exists());
+    assert!(err.contains("cannot create"), "{err}");
+    assert!(!root.exists());
 }

@@ -61,7 +61,7 @@ pub struct Report<'a> {
 
 impl Report<'_> {
     /// Messages completed in the window.
-    fn messages(&self) -> u64 {
+    pub fn messages(&self) -> u64 {
         self.outcome.tally.messages
     }
 

@@ -1,8 +1,9 @@
 //! `netkit bench`: command-line arguments, their validation, and the printing of the
 //! report. The run itself is `crate::bench`.
 //!
-//! Exit status: 0 for a clean run, 1 when any error was counted (the report is still
-//! printed) or the run could not start, 2 for bad arguments.
+//! Exit status: 0 for a clean run, 1 when any error was counted or no reply came
+//! back at all (the report is still printed) or the run could not start, 2 for bad
+//! arguments.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,7 +39,8 @@ const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 Every echoed byte is checked. A mismatch, EOF, reset or timeout closes that connection \
 for good and is counted by kind.\n\
 DUR is like 500ms, 30s, 2m; BYTES like 64, 16KiB, 1MiB.\n\
-Exit status: 0 clean run, 1 errors counted (report still printed), 2 bad arguments."
+Exit status: 0 clean run, 1 errors counted or no replies at all (report still printed), \
+2 bad arguments."
 )]
 pub struct Args {
     /// Server to load: HOST:PORT, tcp://HOST:PORT, [::1]:PORT or unix:///path.
@@ -159,9 +161,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write!(out, "{}", report.to_table())?;
     }
     out.flush()?;
-    Ok(if report.errors() > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if report.errors() > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    if report.messages() == 0 {
+        // A server that answers nothing (discard, say) is not an echo server.
+        anyhow::bail!(
+            "no replies came back from {} in {:?}: is it an echo server?",
+            config.target,
+            config.duration
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

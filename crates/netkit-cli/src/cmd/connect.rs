@@ -5,12 +5,13 @@
 //! `--recv-only`; see `pipe::eof` and `docs/eof.md`). Datagrams (UDP, Unix
 //! datagram): each stdin line is one datagram and each reply is printed on its own
 //! line; after stdin ends, replies are awaited until every datagram sent has had
-//! one or `--wait` has passed.
+//! one or `--wait` has passed. A refused datagram (nobody listens) is an error
+//! (exit 1), as a refused stream connection is.
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,9 +29,13 @@ const DGRAM_TICK: Duration = Duration::from_millis(50);
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to connect: HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, unix:///path,
-    /// unix-dgram:///path.
+    /// unix-dgram:///path; or HOST (udp://HOST, tls://HOST) with PORT as the next
+    /// argument.
     #[arg(value_name = "ADDR")]
     pub addr: String,
+    /// The port, when ADDR is a bare HOST (`netkit connect 127.0.0.1 9000`).
+    #[arg(value_name = "PORT")]
+    pub port: Option<String>,
     /// Give up connecting after this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
@@ -48,7 +53,7 @@ pub struct Args {
 
 /// Runs `netkit connect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let target = tls::parse_target(&args.addr)?;
+    let target = tls::parse_target(&super::join_port(&args.addr, args.port.as_deref())?)?;
     let addr = target.addr;
     let tls_config = match &target.tls_host {
         Some(_) => Some(tls::client_config(&args.tls)?),
@@ -56,8 +61,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let dumper = args.pipe.dumper()?;
     if addr.is_stream() {
-        let mut stream = net::connect(&addr, args.timeout)
-            .with_context(|| format!("cannot connect to {addr}"))?;
+        // The library's error names the address and each failure.
+        let mut stream = net::connect(&addr, args.timeout)?;
         let mut bridge = None;
         if let (Some(host), Some(config)) = (&target.tls_host, &tls_config) {
             let (plain, b) = tls::connect(stream, host, config)?;
@@ -75,7 +80,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace).context("connection failed")?;
     } else {
         let sock = Datagram::connect_to(&addr)?;
-        datagram_copy(Arc::new(sock), args.wait, dumper)?;
+        datagram_copy(Arc::new(sock), args.wait, dumper)
+            .with_context(|| format!("no answer from {addr}"))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -87,6 +93,8 @@ fn datagram_copy(
     dumper: Option<Arc<Dumper>>,
 ) -> anyhow::Result<()> {
     let sender = sock.clone();
+    let send_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
+    let send_failed = send_error.clone();
     let sent = Arc::new(AtomicU64::new(0));
     let sent_count = sent.clone();
     let send_dumper = dumper.clone();
@@ -102,7 +110,9 @@ fn datagram_copy(
                 d.chunk(1, ">", &line);
             }
             if let Err(e) = sender.send(&line) {
-                eprintln!("netkit: send failed: {e}");
+                if let Ok(mut slot) = send_failed.lock() {
+                    *slot = Some(e);
+                }
                 break;
             }
             sent_count.fetch_add(1, Ordering::SeqCst);
@@ -116,6 +126,9 @@ fn datagram_copy(
     let mut replies = 0u64;
     loop {
         if until.is_none() && done_rx.try_recv().is_ok() {
+            if let Some(e) = send_error.lock().ok().and_then(|mut e| e.take()) {
+                return Err(e.into());
+            }
             until = Some(Instant::now() + wait);
         }
         if until.is_some() && replies >= sent.load(Ordering::SeqCst) {
@@ -144,11 +157,9 @@ fn datagram_copy(
                         | io::ErrorKind::TimedOut
                         | io::ErrorKind::Interrupted
                 ) => {}
-            // A refused earlier datagram (no server yet) is reported, not fatal.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                eprintln!("netkit: {e}");
-            }
-            Err(e) => return Err(e).context("receiving a datagram"),
+            // An earlier datagram was refused (ICMP port unreachable): nobody
+            // listens there, which is an error, as for a stream.
+            Err(e) => return Err(e.into()),
         }
     }
 }

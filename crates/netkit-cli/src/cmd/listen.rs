@@ -8,6 +8,8 @@
 //! `--tls-cert/--tls-key` or `--tls-self-signed` put TLS in front of each
 //! connection (`pipe::tls`), for the pipe and for `--exec` alike.
 //! End-of-file follows the shared EOF model (`pipe::eof`, `docs/eof.md`).
+//! SIGINT/SIGTERM end it with exit status 0 after removing its Unix socket file
+//! (`crate::signals`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,8 +20,10 @@ use anyhow::{bail, Context};
 use netkit::net::{Address, ListenOptions, Listener, Stream};
 use rustls::ServerConfig;
 
+use super::{bind_error, join_port, parse_address, usage};
 use crate::pipe::tls::Bridge;
 use crate::pipe::{self, exec, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::signals::{self, SocketFiles};
 
 /// How long an `--exec` connection's TLS bridge may take to deliver the rest
 /// after the child exits.
@@ -31,9 +35,16 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Arguments of `netkit listen`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to listen: HOST:PORT, unix:///path (port 0 picks a free port).
+    /// Where to listen: HOST:PORT, unix:///path (port 0 picks a free port);
+    /// or HOST with PORT as the next argument.
     #[arg(value_name = "ADDR")]
     pub addr: String,
+    /// The port, when ADDR is a bare HOST (`netkit listen 127.0.0.1 9000`).
+    #[arg(value_name = "PORT")]
+    pub port: Option<String>,
+    /// Make a `[::]` listener IPv6 only (by default it takes IPv4 clients too).
+    #[arg(long)]
+    pub ipv6_only: bool,
     /// Accept more connections after the first ends (one after another; with
     /// --exec, concurrently).
     #[arg(long, short = 'k')]
@@ -52,19 +63,46 @@ pub struct Args {
 
 /// Runs `netkit listen`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let addr =
-        Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
+    let addr = parse_address(&join_port(&args.addr, args.port.as_deref())?)?;
     if !addr.is_stream() {
-        bail!("listen takes a stream address (HOST:PORT or unix:///path), not {addr}");
+        return Err(usage(format!(
+            "listen takes a stream address (HOST:PORT or unix:///path), not {addr}"
+        )));
     }
     let tls = tls::server_config(&args.tls)?;
-    let listener = Listener::bind(&addr, &ListenOptions::default())
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    eprintln!("listening on {}", listener.local_address());
+    let signals = signals::install()?;
+    let listener = bind(&addr, args.ipv6_only)?;
+    say!("listening on {}", listener.local_address());
+    let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
     match &args.exec {
         Some(cmd) => exec_loop(&listener, cmd, args.keep_open, tls.as_ref()),
         None => pipe_loop(&listener, &args, tls.as_ref()),
     }
+}
+
+/// Binds a listener, naming the address once in an error.
+fn bind(addr: &Address, ipv6_only: bool) -> anyhow::Result<Listener> {
+    let opts = ListenOptions {
+        ipv6_only,
+        ..ListenOptions::default()
+    };
+    Listener::bind(addr, &opts).map_err(|e| bind_error(addr, e))
+}
+
+/// On SIGINT/SIGTERM: removes the socket files and exits 0 (a session in
+/// progress ends with the process).
+fn exit_on_signal(
+    signals: signal_hook::iterator::Signals,
+    files: SocketFiles,
+) -> anyhow::Result<signals::Watch> {
+    signals::watch(
+        signals,
+        move || {
+            files.remove();
+            std::process::exit(0)
+        },
+        SocketFiles::default(),
+    )
 }
 
 /// Joins each accepted connection to stdin/stdout, one after another.
@@ -79,7 +117,7 @@ fn pipe_loop(
         let (stream, peer) = match listener.accept() {
             Ok(x) => x,
             Err(e) if args.keep_open => {
-                eprintln!("netkit: accept failed: {e}");
+                say!("netkit: accept failed: {e}");
                 thread::sleep(ACCEPT_RETRY);
                 continue;
             }
@@ -89,7 +127,7 @@ fn pipe_loop(
         let (stream, bridge) = match secure(stream, tls) {
             Ok(s) => s,
             Err(e) if args.keep_open => {
-                eprintln!("netkit: connection {conn} from {peer}: {e:#}");
+                say!("netkit: connection {conn} from {peer}: {e:#}");
                 continue;
             }
             Err(e) => return Err(e),
@@ -109,7 +147,7 @@ fn pipe_loop(
             return Ok(ExitCode::SUCCESS);
         }
         if let Err(e) = result {
-            eprintln!("netkit: connection {conn} from {peer}: {e}");
+            say!("netkit: connection {conn} from {peer}: {e}");
         }
     }
 }
@@ -128,23 +166,25 @@ fn secure(
 /// `netkit serve --exec CMD`: binds every address, announces it, and runs `cmd`
 /// per connection on each, concurrently, until the process is stopped.
 pub fn serve_exec(
-    addrs: &[String],
+    addrs: &[Address],
     cmd: &str,
     tls: Option<&Arc<ServerConfig>>,
+    ipv6_only: bool,
 ) -> anyhow::Result<ExitCode> {
+    let signals = signals::install()?;
     let mut listeners = Vec::new();
-    for a in addrs {
-        let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
+    for addr in addrs {
         if !addr.is_stream() {
-            bail!("--exec takes stream addresses (HOST:PORT or unix:///path), not {addr}");
+            return Err(usage(format!(
+                "--exec takes stream addresses (HOST:PORT or unix:///path), not {addr}"
+            )));
         }
-        let l = Listener::bind(&addr, &ListenOptions::default())
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        listeners.push(l);
+        listeners.push(bind(addr, ipv6_only)?);
     }
     for l in &listeners {
-        eprintln!("listening on {}", l.local_address());
+        say!("listening on {}", l.local_address());
     }
+    let _watch = exit_on_signal(signals, SocketFiles::of(addrs))?;
     let threads: Vec<_> = listeners
         .into_iter()
         .map(|l| {
@@ -177,7 +217,7 @@ fn exec_loop(
         let (stream, peer) = match listener.accept() {
             Ok(x) => x,
             Err(e) if keep_open => {
-                eprintln!("netkit: accept failed: {e}");
+                say!("netkit: accept failed: {e}");
                 thread::sleep(ACCEPT_RETRY);
                 continue;
             }
@@ -187,7 +227,7 @@ fn exec_loop(
         let (stream, bridge) = match secure(stream, tls) {
             Ok(s) => s,
             Err(e) if keep_open => {
-                eprintln!("netkit: connection {conn} from {peer}: {e:#}");
+                say!("netkit: connection {conn} from {peer}: {e:#}");
                 continue;
             }
             Err(e) => return Err(e),
@@ -195,20 +235,20 @@ fn exec_loop(
         let child = match exec::spawn(cmd, stream, &peer) {
             Ok(c) => c,
             Err(e) if keep_open => {
-                eprintln!("netkit: connection {conn} from {peer}: cannot run `{cmd}`: {e}");
+                say!("netkit: connection {conn} from {peer}: cannot run `{cmd}`: {e}");
                 continue;
             }
             Err(e) => return Err(e).with_context(|| format!("cannot run `{cmd}`")),
         };
         let pid = child.id();
-        eprintln!("connection {conn} from {peer}: started pid {pid}");
+        say!("connection {conn} from {peer}: started pid {pid}");
         let reaper = exec::reap(child, move |status| {
             match status {
-                Ok(s) => eprintln!(
+                Ok(s) => say!(
                     "connection {conn} from {peer}: pid {pid} ended with {}",
                     exec::describe(s)
                 ),
-                Err(e) => eprintln!("netkit: connection {conn}: waiting for pid {pid}: {e}"),
+                Err(e) => say!("netkit: connection {conn}: waiting for pid {pid}: {e}"),
             }
             if let Some(b) = bridge {
                 b.wait(BRIDGE_LINGER);

@@ -14,7 +14,9 @@
 //! threads with a fixed 64 KiB buffer per direction (`pipe::run`).
 //! With TARGET `-`, connections are relayed one after another (there is one stdin).
 //! A datagram TARGET never reaches end-of-file, so `--eof half` means `wait:1s`
-//! for it.
+//! for it. SIGINT/SIGTERM: the reactor path drains its sessions for up to
+//! [`pipe::reactor::GRACE`] (a second signal aborts, exit 1); the others end at
+//! once; both remove LISTEN's Unix socket file and exit 0.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,14 +24,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
+use super::{bind_error, parse_address, usage};
 use crate::duration::parse_duration;
 use crate::pipe::eof::EofPolicy;
 use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::signals::{self, SocketFiles};
 
 /// `--eof half` with a datagram target means `wait:` this long.
 const DATAGRAM_LINGER: Duration = Duration::from_secs(1);
@@ -87,7 +91,7 @@ struct TlsTarget {
 /// Runs `netkit relay`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.max_conns == 0 {
-        bail!("--max-conns must be at least 1");
+        return Err(usage("--max-conns must be at least 1"));
     }
     let target = match args.target.as_str() {
         "-" => Target::Stdio,
@@ -113,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.listen == "-" {
         let Target::Addr(addr, tls) = &target else {
-            bail!("relay needs at least one side that is not -");
+            return Err(usage("relay needs at least one side that is not -"));
         };
         let b = open_target(addr, tls.as_ref(), args.timeout)?;
         let trace = dumper.map(|dumper| Trace {
@@ -124,17 +128,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pipe::run(Endpoint::stdio(), b, pipe_args.pipe(), trace).context("relay failed")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let addr = Address::parse(&args.listen)
-        .with_context(|| format!("invalid address `{}`", args.listen))?;
+    let addr = parse_address(&args.listen)?;
     if !addr.is_stream() {
         let Target::Addr(target_addr, tls) = &target else {
-            bail!("a datagram LISTEN needs a TARGET address, not -");
+            return Err(usage("a datagram LISTEN needs a TARGET address, not -"));
         };
         if tls_server.is_some() {
-            bail!("TLS options need a stream LISTEN address");
+            return Err(usage("TLS options need a stream LISTEN address"));
         }
-        let sock = Datagram::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
-        eprintln!("listening on {}", sock.local_address());
+        let signals = signals::install()?;
+        let sock = Datagram::bind(&addr).map_err(|e| bind_error(&addr, e))?;
+        say!("listening on {}", sock.local_address());
+        let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
         let timeout = args.timeout;
         pipe::dgram::serve(sock, args.idle_timeout, dumper, || {
             open_target(target_addr, tls.as_ref(), timeout)
@@ -166,23 +171,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let listener = Listener::bind(&addr, &ListenOptions::default())
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    eprintln!("listening on {}", listener.local_address());
+    let signals = signals::install()?;
+    let listener =
+        Listener::bind(&addr, &ListenOptions::default()).map_err(|e| bind_error(&addr, e))?;
+    say!("listening on {}", listener.local_address());
+    let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
     let active = Arc::new(AtomicUsize::new(0));
     let mut conn = 0u64;
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("netkit: accept failed: {e}");
+                say!("netkit: accept failed: {e}");
                 thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
         conn += 1;
         if active.load(Ordering::SeqCst) >= args.max_conns {
-            eprintln!("netkit: connection {conn} from {peer}: over --max-conns, closed");
+            say!("netkit: connection {conn} from {peer}: over --max-conns, closed");
             continue;
         }
         let trace = dumper.clone().map(|dumper| {
@@ -217,6 +224,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// On SIGINT/SIGTERM: removes the socket files and exits 0 (sessions in
+/// progress end with the process).
+fn exit_on_signal(
+    signals: signal_hook::iterator::Signals,
+    files: SocketFiles,
+) -> anyhow::Result<signals::Watch> {
+    signals::watch(
+        signals,
+        move || {
+            files.remove();
+            std::process::exit(0)
+        },
+        SocketFiles::default(),
+    )
+}
+
 /// One relayed connection.
 struct Job {
     conn: u64,
@@ -233,7 +256,7 @@ impl Job {
     fn run(self) {
         let (conn, peer) = (self.conn, self.peer.clone());
         if let Err(e) = self.relay() {
-            eprintln!("netkit: connection {conn} from {peer}: {e:#}");
+            say!("netkit: connection {conn} from {peer}: {e:#}");
         }
     }
 

@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netkit::net::{self, Address, Stream};
 use netkit::services::transfer::{
@@ -95,16 +95,17 @@ impl Failure {
 
 /// Runs `netkit send`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let addr =
-        Address::parse(&args.addr).with_context(|| format!("invalid address `{}`", args.addr))?;
+    let addr = super::parse_address(&args.addr)?;
     if !addr.is_stream() {
-        bail!(
+        return Err(super::usage(format!(
             "`{}` is not a stream address (use HOST:PORT or unix:///path)",
             args.addr
-        );
+        )));
     }
     if args.limit_rate == Some(0) {
-        bail!("--limit-rate must be at least 1 byte per second");
+        return Err(super::usage(
+            "--limit-rate must be at least 1 byte per second",
+        ));
     }
     let (items, mut report) = expand(&args.patterns, args.recursive);
     if items.is_empty() && report.is_empty() {

@@ -3,19 +3,23 @@
 //!
 //! Arguments are parsed here, validated into a `netkit::server::Server`, and the
 //! server runs until SIGINT/SIGTERM. Each bound address is announced on stderr as
-//! `listening on ADDR` once it is ready.
+//! `listening on ADDR` once it is ready. The services, their descriptions and
+//! what each can do (datagrams, fork mode) come from `netkit::services::SERVICES`;
+//! a service, address or mode that cannot work together is a usage error (exit 2).
+//! A second SIGINT/SIGTERM during the drain aborts it (exit 1).
 //!
 //! Socket activation: when systemd (or any supervisor following its
 //! `LISTEN_FDS`/`LISTEN_PID` convention) passes listening sockets, they replace
 //! the default address; an explicit `--listen` adds more.
 
 use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use netkit::http::{AccessLog, HttpOptions, StaticFiles};
 use netkit::net::Address;
 use netkit::protocol::proxy::ProxyFactory;
@@ -24,11 +28,10 @@ use netkit::protocol::tls::TlsFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::server::{Mode, Server};
-use netkit::services::{self, ServiceOptions};
+use netkit::services::{self, ServiceInfo, ServiceOptions, SERVICES};
 use rustls::ServerConfig;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
+use super::{bind_error, parse_address, usage};
 use crate::duration::{parse_duration, parse_size, parse_size_u64};
 use crate::pipe::dump::{DumpArgs, ServiceTap};
 
@@ -54,14 +57,18 @@ pub enum ModeArg {
 /// Arguments of `netkit serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service to run: echo, upper, hello, logger, chat, discard, daytime,
-    /// chargen, http.
-    #[arg(default_value = "echo")]
+    /// The service to run (`--help` lists them).
+    #[arg(default_value = "echo", value_parser = service_names())]
     pub service: String,
     /// Address to listen on (repeatable): HOST:PORT, udp://HOST:PORT,
-    /// unix:///path, unix-dgram:///path. Default 127.0.0.1:9000.
+    /// unix:///path, unix-dgram:///path. Default 127.0.0.1:9000. `[::]:PORT`
+    /// takes IPv4 and IPv6 clients alike.
     #[arg(long = "listen", short = 'l', value_name = "ADDR")]
     pub listen: Vec<String>,
+    /// Make `[::]` listeners IPv6 only (IPV6_V6ONLY), so `0.0.0.0` can be
+    /// bound on the same port beside them.
+    #[arg(long)]
+    pub ipv6_only: bool,
     /// Concurrency mode.
     #[arg(long, value_enum, default_value_t = ModeArg::Reactor)]
     pub mode: ModeArg,
@@ -134,38 +141,112 @@ pub struct Args {
     pub dump: DumpArgs,
 }
 
+/// The services of the table, for clap: it checks the name and lists every
+/// service with its description in `--help`.
+fn service_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(SERVICES.iter().map(|s| {
+        let mut help = s.about.to_string();
+        if s.datagram {
+            help.push_str("; datagrams too");
+        }
+        if !s.fork {
+            help.push_str("; not in fork mode");
+        }
+        PossibleValue::new(s.name).help(help)
+    }))
+}
+
 /// Runs `netkit serve`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
+    crate::log::init();
+    let addrs = validate(&args)?;
     let tls = crate::pipe::tls::server_config(&args.tls)?;
+    if args.service == "receive" {
+        std::fs::create_dir_all(&args.root)
+            .with_context(|| format!("cannot create {}", args.root.display()))?;
+    }
     if let Some(cmd) = &args.exec {
-        let listen = if args.listen.is_empty() {
-            vec![DEFAULT_LISTEN.to_string()]
+        let addrs = if addrs.is_empty() {
+            vec![default_address()?]
         } else {
-            args.listen.clone()
+            addrs
         };
-        return crate::cmd::listen::serve_exec(&listen, cmd, tls.as_ref());
+        return crate::cmd::listen::serve_exec(&addrs, cmd, tls.as_ref(), args.ipv6_only);
     }
     let mode = match args.mode {
-        ModeArg::Reactor => return run_reactor(&args, tls),
+        ModeArg::Reactor => return run_reactor(&args, &addrs, tls),
         ModeArg::Threads => Mode::Threads,
         ModeArg::Pool => Mode::Pool,
         ModeArg::Fork => Mode::Fork,
         ModeArg::Sequential => Mode::Sequential,
     };
-    let server = build(&args, mode, tls)?;
+    let server = build(&args, &addrs, mode, tls)?;
     announce(server.local_addresses());
-    server.serve_forever().context("server failed")?;
+    server.serve_forever()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks everything that can be checked before binding: the limits, the
+/// service against the mode and the addresses (from the table of services), the
+/// addresses' syntax. Every failure is a usage error. Returns the `--listen`
+/// addresses.
+fn validate(args: &Args) -> anyhow::Result<Vec<Address>> {
+    check(args)?;
+    let info = services::lookup(&args.service).map_err(|e| usage(e.to_string()))?;
+    if args.mode == ModeArg::Fork && !info.fork && args.exec.is_none() {
+        return Err(usage(format!(
+            "{} cannot run in fork mode: its clients share state across connections; \
+             use --mode reactor, threads or pool",
+            info.name
+        )));
+    }
+    let mut addrs = Vec::new();
+    for a in &args.listen {
+        let addr = parse_address(a)?;
+        if !addr.is_stream() {
+            if args.exec.is_some() {
+                return Err(usage(format!(
+                    "--exec takes stream addresses (HOST:PORT or unix:///path), not {addr}"
+                )));
+            }
+            if !info.datagram {
+                return Err(usage(no_datagrams(info, &addr)));
+            }
+        }
+        addrs.push(addr);
+    }
+    Ok(addrs)
+}
+
+/// The error for a datagram address given to a stream-only service.
+fn no_datagrams(info: &ServiceInfo, addr: &Address) -> String {
+    let able: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| s.datagram)
+        .map(|s| s.name)
+        .collect();
+    format!(
+        "{} does not serve datagrams ({addr}); services that do: {}",
+        info.name,
+        able.join(", ")
+    )
+}
+
+/// The address served when none is given and no socket was inherited.
+fn default_address() -> anyhow::Result<Address> {
+    parse_address(DEFAULT_LISTEN)
 }
 
 /// Runs the service on the reactor: raises the open-file limit, binds every
 /// address, and serves until SIGINT/SIGTERM and the grace period end.
-fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<ExitCode> {
-    check(args)?;
+fn run_reactor(
+    args: &Args,
+    addrs: &[Address],
+    tls: Option<Arc<ServerConfig>>,
+) -> anyhow::Result<ExitCode> {
     // Handlers go in before the first `listening on` line, so a signal sent as
     // soon as a client sees it still stops the server gracefully.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let signals = crate::signals::install()?;
     if let Err(e) = raise_nofile_limit() {
         tracing::warn!("cannot raise the open-file limit: {e}");
     }
@@ -176,6 +257,7 @@ fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Ex
         grace: args.grace,
         backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
         reuse_port: args.reuseport,
+        ipv6_only: args.ipv6_only,
         backend: match args.backend.as_str() {
             "uring" => netkit::reactor::Backend::Uring,
             _ => netkit::reactor::Backend::Epoll,
@@ -188,7 +270,7 @@ fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Ex
     let mut bound = Vec::new();
     let inherited =
         netkit::net::listen_fds(true).context("cannot use the sockets passed in LISTEN_FDS")?;
-    let addrs = listen_addresses(args, !inherited.is_empty());
+    let addrs = listen_addresses(addrs, !inherited.is_empty())?;
     // One factory for every stream listener: one chat room, one dump numbering.
     let mut shared: Option<DynFactory> = None;
     let mut factory = || -> anyhow::Result<DynFactory> {
@@ -208,30 +290,23 @@ fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Ex
                 .with_context(|| format!("cannot serve the inherited socket {local}"))?,
         );
     }
-    for a in addrs {
-        let addr = Address::parse(&a).with_context(|| format!("invalid address `{a}`"))?;
+    for addr in &addrs {
         let local = if addr.is_stream() {
-            reactor.listen_dyn(&addr, factory()?)
+            reactor.listen_dyn(addr, factory()?)
         } else {
-            reactor.listen_datagram(&addr, services::datagram_service(&args.service, &opts)?)
+            reactor.listen_datagram(addr, services::datagram_service(&args.service, &opts)?)
         };
-        bound.push(local.with_context(|| format!("cannot listen on {addr}"))?);
+        bound.push(local.map_err(|e| bind_error(addr, e))?);
     }
     announce(bound);
     let handle = reactor.shutdown_handle();
-    let signals_handle = signals.handle();
-    let watcher = std::thread::Builder::new()
-        .name("netkit-signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                tracing::info!("signal {sig}: stopping gracefully");
-                handle.shutdown();
-            }
-        })
-        .context("cannot start the signal thread")?;
+    let watch = crate::signals::watch(
+        signals,
+        move || handle.shutdown(),
+        crate::signals::SocketFiles::of(&addrs),
+    )?;
     let result = reactor.run();
-    signals_handle.close();
-    let _ = watcher.join();
+    drop(watch);
     result.context("reactor failed")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -239,7 +314,7 @@ fn run_reactor(args: &Args, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Ex
 /// Prints `listening on ADDR` for each bound address.
 fn announce(bound: Vec<Address>) {
     for addr in bound {
-        eprintln!("listening on {addr}");
+        say!("listening on {addr}");
     }
 }
 
@@ -264,15 +339,15 @@ fn proxied(args: &Args, f: DynFactory) -> DynFactory {
 
 /// The addresses to serve: `--listen`s, or the default (none when sockets
 /// were inherited).
-fn listen_addresses(args: &Args, inherited: bool) -> Vec<String> {
-    if !args.listen.is_empty() {
-        args.listen.clone()
+fn listen_addresses(listen: &[Address], inherited: bool) -> anyhow::Result<Vec<Address>> {
+    Ok(if !listen.is_empty() {
+        listen.to_vec()
     } else if inherited {
         // Sockets passed by the supervisor replace the default address.
         Vec::new()
     } else {
-        vec![DEFAULT_LISTEN.to_string()]
-    }
+        vec![default_address()?]
+    })
 }
 
 /// What the services are told about the limits.
@@ -288,29 +363,33 @@ fn service_options(args: &Args) -> ServiceOptions {
     }
 }
 
-/// Checks the limits every mode shares.
+/// Checks the limits every mode shares (usage errors).
 fn check(args: &Args) -> anyhow::Result<()> {
     if args.workers == Some(0) {
-        bail!("--workers must be at least 1");
+        return Err(usage("--workers must be at least 1"));
     }
     if args.max_conns == Some(0) {
-        bail!("--max-conns must be at least 1");
+        return Err(usage("--max-conns must be at least 1"));
     }
     if args.max_line == 0 {
-        bail!("--max-line must be at least 1 byte");
+        return Err(usage("--max-line must be at least 1 byte"));
     }
     if args.max_datagram == Some(0) {
-        bail!("--max-datagram must be at least 1 byte");
+        return Err(usage("--max-datagram must be at least 1 byte"));
     }
     Ok(())
 }
 
-/// Validates the arguments into a bound server.
-fn build(args: &Args, mode: Mode, tls: Option<Arc<ServerConfig>>) -> anyhow::Result<Server> {
-    check(args)?;
+/// Builds the bound server from validated arguments.
+fn build(
+    args: &Args,
+    listen: &[Address],
+    mode: Mode,
+    tls: Option<Arc<ServerConfig>>,
+) -> anyhow::Result<Server> {
     let inherited =
         netkit::net::listen_fds(false).context("cannot use the sockets passed in LISTEN_FDS")?;
-    let addrs = listen_addresses(args, !inherited.is_empty());
+    let addrs = listen_addresses(listen, !inherited.is_empty())?;
     let opts = service_options(args);
     let mut b = Server::builder()
         .mode(mode)
@@ -319,6 +398,7 @@ fn build(args: &Args, mode: Mode, tls: Option<Arc<ServerConfig>>) -> anyhow::Res
         .max_line(args.max_line)
         .grace(args.grace)
         .reuse_port(args.reuseport)
+        .ipv6_only(args.ipv6_only)
         .proxy_protocol(args.proxy_protocol)
         .handle_signals(true);
     if let Some(n) = args.workers {
@@ -334,8 +414,7 @@ fn build(args: &Args, mode: Mode, tls: Option<Arc<ServerConfig>>) -> anyhow::Res
     for l in inherited {
         b = b.listener(l);
     }
-    for a in &addrs {
-        let addr = Address::parse(a).with_context(|| format!("invalid address `{a}`"))?;
+    for addr in addrs {
         if addr.is_stream() {
             streams = true;
         } else {
@@ -394,21 +473,7 @@ fn access_log() -> AccessLog {
             line.clear();
             rec.write_to(&mut line);
             line.push('\n');
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            let _ = crate::log::Stderr.write_all(line.as_bytes());
         });
     })
-}
-
-/// Logs to stderr; the level comes from `NETKIT_LOG` or `RUST_LOG` (default info).
-fn init_logging() {
-    let filter = std::env::var("NETKIT_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }

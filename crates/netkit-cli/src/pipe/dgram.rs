@@ -64,16 +64,14 @@ pub fn serve(
             .map_err(|_| io::Error::other("session map poisoned"))?;
         if !map.contains_key(&r.peer) {
             if matches!(r.peer, PeerAddr::Unix(None)) {
-                eprintln!(
-                    "netkit: a datagram from an unnamed Unix socket cannot be answered; dropped"
-                );
+                say!("netkit: a datagram from an unnamed Unix socket cannot be answered; dropped");
                 continue;
             }
             next_conn += 1;
             let ep = match open() {
                 Ok(ep) => ep,
                 Err(e) => {
-                    eprintln!("netkit: connection {next_conn} from {}: {e:#}", r.peer);
+                    say!("netkit: connection {next_conn} from {}: {e:#}", r.peer);
                     continue;
                 }
             };

@@ -84,13 +84,19 @@ pub struct Options {
     pub tls_client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
-/// Runs the relay until the process is stopped.
+/// How long sessions may finish after SIGINT/SIGTERM.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the relay until SIGINT/SIGTERM, then lets the sessions finish for up to
+/// [`GRACE`] (a second signal aborts; see `crate::signals`).
 pub fn serve(opts: Options) -> anyhow::Result<()> {
     // Two descriptors per session; a failure leaves the soft limit as it was.
     let _ = raise_nofile_limit();
     let targets = resolve(&opts.target)?;
+    let signals = crate::signals::install()?;
     let mut reactor = Reactor::new(ReactorConfig {
         workers: opts.workers,
+        grace: GRACE,
         ..ReactorConfig::default()
     })
     .context("cannot start the reactor")?;
@@ -115,9 +121,17 @@ pub fn serve(opts: Options) -> anyhow::Result<()> {
         }
         None => reactor.listen(&opts.listen, inbound),
     }
-    .with_context(|| format!("cannot listen on {}", opts.listen))?;
-    eprintln!("listening on {local}");
-    reactor.run().context("relay failed")
+    .map_err(|e| crate::cmd::bind_error(&opts.listen, e))?;
+    say!("listening on {local}");
+    let handle = reactor.handle();
+    let watch = crate::signals::watch(
+        signals,
+        move || handle.shutdown(),
+        crate::signals::SocketFiles::of([&opts.listen]),
+    )?;
+    let result = reactor.run().context("relay failed");
+    drop(watch);
+    result
 }
 
 /// TARGET's addresses, resolved once at start (the loops must not block on DNS).
@@ -523,9 +537,11 @@ impl End {
             self.connect(t);
             return;
         }
-        eprintln!(
+        say!(
             "netkit: connection {} from {}: cannot connect to {}: {err}",
-            self.conn, self.peer, self.relay.target
+            self.conn,
+            self.peer,
+            self.relay.target
         );
         self.close_now(t);
     }
@@ -551,9 +567,10 @@ impl Protocol for End {
             Side::A => {
                 if self.relay.active.fetch_add(1, Ordering::SeqCst) >= self.relay.max_conns {
                     self.relay.active.fetch_sub(1, Ordering::SeqCst);
-                    eprintln!(
+                    say!(
                         "netkit: connection {} from {}: over --max-conns, closed",
-                        self.conn, self.peer
+                        self.conn,
+                        self.peer
                     );
                     self.rejected = true;
                     self.closed = true;
@@ -708,7 +725,7 @@ impl Protocol for End {
         if let Some(msg) = worth_logging(reason) {
             if !st.logged {
                 st.logged = true;
-                eprintln!("netkit: connection {} from {}: {msg}", self.conn, self.peer);
+                say!("netkit: connection {} from {}: {msg}", self.conn, self.peer);
             }
         }
         if !st.pipe.is_closed() {

@@ -92,9 +92,11 @@ pub struct Target {
 pub fn parse_target(s: &str) -> anyhow::Result<Target> {
     match s.strip_prefix(SCHEME) {
         Some(rest) => {
-            let addr = Address::parse(rest).with_context(|| format!("invalid address `{s}`"))?;
+            let addr = crate::cmd::parse_address(rest)?;
             let Some(hp) = addr.host_port().filter(|_| addr.is_stream()) else {
-                bail!("invalid address `{s}`: tls:// takes HOST:PORT");
+                return Err(crate::cmd::usage(format!(
+                    "invalid address `{s}`: tls:// takes HOST:PORT"
+                )));
             };
             let host = hp.host.clone();
             Ok(Target {
@@ -103,7 +105,7 @@ pub fn parse_target(s: &str) -> anyhow::Result<Target> {
             })
         }
         None => Ok(Target {
-            addr: Address::parse(s).with_context(|| format!("invalid address `{s}`"))?,
+            addr: crate::cmd::parse_address(s)?,
             tls_host: None,
         }),
     }
@@ -142,7 +144,7 @@ pub fn server_config(args: &ServerArgs) -> anyhow::Result<Option<Arc<ServerConfi
             let ck = rcgen::generate_simple_self_signed(names)
                 .context("cannot make a self-signed certificate")?;
             let der = ck.cert.der().clone();
-            eprintln!("tls certificate sha256 fingerprint {}", fingerprint(&der));
+            say!("tls certificate sha256 fingerprint {}", fingerprint(&der));
             let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
                 .map_err(|e| anyhow::anyhow!("bad generated key: {e}"))?;
             (vec![der], key)
@@ -213,7 +215,7 @@ pub fn connect(
         let chosen = conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned());
-        eprintln!("tls alpn {}", chosen.as_deref().unwrap_or("(none)"));
+        say!("tls alpn {}", chosen.as_deref().unwrap_or("(none)"));
     }
     bridge(conn, tcp).context("cannot start the TLS bridge")
 }

@@ -244,7 +244,13 @@ fn failure(
 ) -> io::Error {
     let mut msg = format!("cannot connect to {name}:");
     let mut sep = " ";
+    // A name that is the one address tried (an IP literal) is not said twice.
+    let named = failed.len() + timed_out.len() + not_tried.len() == 1;
     for (addr, e) in failed {
+        if named && addr.to_string() == name {
+            let _ = write!(msg, "{sep}{e}");
+            continue;
+        }
         let _ = write!(msg, "{sep}{addr}: {e}");
         sep = "; ";
     }

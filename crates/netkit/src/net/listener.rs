@@ -45,6 +45,11 @@ pub struct ListenOptions {
     pub reuse_addr: bool,
     /// Put the listener in non-blocking mode (for an event loop). Default off.
     pub nonblocking: bool,
+    /// Set `IPV6_V6ONLY` on IPv6 listeners. Default off: `[::]:P` is dual
+    /// stack and takes IPv4 clients too (as `::ffff:a.b.c.d`), as Python's
+    /// `create_server(dualstack_ipv6=True)` and nginx's `ipv6only=off` do; turn
+    /// it on to bind `0.0.0.0:P` beside `[::]:P` as a separate socket.
+    pub ipv6_only: bool,
 }
 
 impl Default for ListenOptions {
@@ -54,6 +59,7 @@ impl Default for ListenOptions {
             reuse_port: false,
             reuse_addr: true,
             nonblocking: false,
+            ipv6_only: false,
         }
     }
 }
@@ -98,8 +104,10 @@ pub enum StdListener {
 impl Listener {
     /// Binds and listens on `addr` (`socket(2)`, `bind(2)`, `listen(2)`).
     ///
-    /// TCP: `SO_REUSEADDR` and `SO_REUSEPORT` as `opts` says; IPv6 listeners
-    /// set `IPV6_V6ONLY`, so `[::]:P` and `0.0.0.0:P` are separate sockets.
+    /// TCP: `SO_REUSEADDR`, `SO_REUSEPORT` and `IPV6_V6ONLY` as `opts` says;
+    /// by default `[::]:P` is dual stack (IPv4 clients arrive as
+    /// `::ffff:a.b.c.d`), so binding `0.0.0.0:P` beside it needs
+    /// [`ListenOptions::ipv6_only`].
     /// A host name is resolved and the first address that binds is used.
     /// Unix: a stale socket file left by a dead server is replaced; a live
     /// one is an `AddrInUse` error. Liveness is found by connecting to the
@@ -440,7 +448,7 @@ pub fn listen_fds(nonblocking: bool) -> io::Result<Vec<Listener>> {
 fn bind_tcp(sa: SocketAddr, opts: &ListenOptions) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
     if sa.is_ipv6() {
-        sock.set_only_v6(true)?;
+        sock.set_only_v6(opts.ipv6_only)?;
     }
     sock.set_reuse_address(opts.reuse_addr)?;
     if opts.reuse_port {

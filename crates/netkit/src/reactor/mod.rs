@@ -202,6 +202,9 @@ pub struct ReactorConfig {
     /// (false: one listener shared by the loops, and a port already in use is an
     /// error).
     pub reuse_port: bool,
+    /// Set `IPV6_V6ONLY` on the IPv6 listeners the reactor binds (false: `[::]`
+    /// takes IPv4 clients too; see `ListenOptions::ipv6_only`).
+    pub ipv6_only: bool,
     /// How the loops learn about I/O: epoll (the portable default) or io_uring.
     pub backend: Backend,
     /// The longest datagram received whole (Python's `max_packet_size`); a
@@ -237,6 +240,7 @@ impl Default for ReactorConfig {
             mailbox_limit: 1024 * 1024,
             backlog: 1024,
             reuse_port: false,
+            ipv6_only: false,
             backend: Backend::Epoll,
             max_datagram: None,
         }
@@ -519,6 +523,7 @@ impl Reactor {
             reuse_port,
             reuse_addr: true,
             nonblocking: true,
+            ipv6_only: self.shared.config.ipv6_only,
         }
     }
 

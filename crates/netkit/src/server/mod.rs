@@ -142,13 +142,15 @@ pub enum ServerError {
     /// The builder was given no address or socket.
     #[error("no address to listen on")]
     NoListeners,
-    /// Binding or listening on an address failed.
-    #[error("cannot listen on {addr}: {source}")]
+    /// Binding or listening on an address failed. The message names the
+    /// address once, with the system's error (which is not repeated as the
+    /// error's `source`).
+    #[error("{}", bind_message(.addr, .error))]
     Bind {
         /// The address.
         addr: String,
         /// The system's error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A stream address was given but no handler or Protocol factory.
     #[error("{addr} is a stream address, but the server has no handler or protocol for streams")]
@@ -171,6 +173,16 @@ pub enum ServerError {
     /// A system call the server needs failed (poll, pipe, fork).
     #[error("server I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// "cannot listen on ADDR: ERROR", where ERROR may already name the address.
+fn bind_message(addr: &str, error: &io::Error) -> String {
+    let text = error.to_string();
+    if text.contains(addr) {
+        text
+    } else {
+        format!("cannot listen on {addr}: {text}")
+    }
 }
 
 /// What serves stream connections.
@@ -316,6 +328,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets `IPV6_V6ONLY` on IPv6 stream listeners (default off: `[::]` is dual
+    /// stack; see [`ListenOptions::ipv6_only`]).
+    pub fn ipv6_only(mut self, on: bool) -> Self {
+        self.listen.ipv6_only = on;
+        self
+    }
+
     /// Expects every stream connection to start with a PROXY protocol header
     /// (version 1 or 2, as HAProxy's `send-proxy`/`send-proxy-v2` write it): the
     /// client address it names is what Protocols (`ConnInfo::peer`,
@@ -358,7 +377,9 @@ impl ServerBuilder {
     }
 
     /// Stops gracefully on SIGINT and SIGTERM (default: off; a library server
-    /// installs no signal handlers unless asked). The handlers are installed by
+    /// installs no signal handlers unless asked). A second SIGINT or SIGTERM
+    /// during the drain aborts it: a line on stderr says so and the process
+    /// exits at once with status 1. The handlers are installed by
     /// [`build`](ServerBuilder::build) and removed when the [`Server`] is dropped.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.signals = on;
@@ -411,9 +432,9 @@ impl ServerBuilder {
             self.listeners.iter().map(|l| l.local_address()).collect();
         addresses.extend(self.datagrams.iter().map(|d| d.local_address()));
         for a in &self.addrs {
-            let bind_err = |source| ServerError::Bind {
+            let bind_err = |error| ServerError::Bind {
                 addr: a.to_string(),
-                source,
+                error,
             };
             if a.is_stream() {
                 let l = Listener::bind(a, &self.listen).map_err(bind_err)?;
@@ -429,7 +450,7 @@ impl ServerBuilder {
         // Installed now, so a signal that arrives before `serve_forever` (right
         // after "listening on" is printed, say) still stops the server gracefully.
         let signals = if self.signals {
-            register_signals(&life)?
+            shutdown::register_signals(&life)?
         } else {
             Vec::new()
         };
@@ -620,16 +641,4 @@ impl Server {
         }
         threads
     }
-}
-
-/// Installs SIGINT and SIGTERM handlers that write the stop pipe.
-fn register_signals(life: &Lifecycle) -> Result<Vec<signal_hook::SigId>, ServerError> {
-    let mut ids = Vec::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        ids.push(signal_hook::low_level::pipe::register(
-            sig,
-            life.stop_writer()?,
-        )?);
-    }
-    Ok(ids)
 }

@@ -3,7 +3,8 @@
 //!
 //! Stopping is a pipe that becomes readable and stays readable (nobody drains it):
 //! [`ShutdownHandle::shutdown`] writes to it, and so does a SIGINT/SIGTERM handler
-//! when the server was asked to install one. Every poll loop (accept loop,
+//! when the server was asked to install one ([`register_signals`]; a second
+//! signal aborts the drain and ends the process with status 1). Every poll loop (accept loop,
 //! connection runners, datagram loops, fork children, which inherit it) watches the
 //! pipe, so nobody sleeps through a shutdown and nothing polls on a tick. Whoever
 //! notices it first fixes the grace deadline. Out of scope: closing connections
@@ -12,11 +13,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+
+use signal_hook::SigId;
 
 use crate::net::Stream;
 
@@ -225,5 +228,60 @@ impl Drop for ActiveGuard {
         }
         self.life.active.fetch_sub(1, Ordering::SeqCst);
         self.life.wake();
+    }
+}
+
+/// What stderr is told when a second signal aborts the drain.
+const ABORT_LINE: &[u8] = b"netkit: second signal: drain aborted, exiting with status 1\n";
+
+/// Installs SIGINT and SIGTERM handlers for a server: the first signal writes
+/// the stop pipe (a graceful stop: stop accepting, drain for the grace period);
+/// any later one aborts the drain at once, as nginx and most servers do: it
+/// writes [`ABORT_LINE`] to stderr (when stderr can take it without waiting)
+/// and ends the process with `_exit(1)`. The
+/// listeners (and their socket files) are already closed by then: the blocking
+/// modes close them before the drain begins.
+pub(crate) fn register_signals(life: &Lifecycle) -> io::Result<Vec<SigId>> {
+    let stop: Arc<OwnedFd> = Arc::new(life.stop_writer()?.into());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut ids = Vec::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let (stop, seen) = (stop.clone(), seen.clone());
+        let action = move || on_signal(&seen, stop.as_raw_fd());
+        // SAFETY: `on_signal` does only what is async-signal-safe: an atomic
+        // add, write(2) on descriptors it owns or inherits, and _exit(2); it
+        // neither allocates nor takes a lock, and the closure owns what it uses.
+        ids.push(unsafe { signal_hook::low_level::register(sig, action) }?);
+    }
+    Ok(ids)
+}
+
+/// The signal handler's action: stop on the first signal, abort on the next.
+fn on_signal(seen: &AtomicUsize, stop_fd: RawFd) {
+    if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+        // SAFETY: write(2) from a buffer we own, to the non-blocking stop pipe;
+        // a full pipe (already readable) loses nothing.
+        unsafe { libc::write(stop_fd, b"s".as_ptr().cast(), 1) };
+        return;
+    }
+    let mut err = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll(2) without a timeout on one pollfd we own; then write(2) of
+    // a static buffer to stderr only if it can take the line at once (a pipe
+    // nobody reads must not keep the process from exiting; a closed one just
+    // fails), then _exit(2), which ends the process without running anything
+    // that is not async-signal-safe.
+    unsafe {
+        if libc::poll(&mut err, 1, 0) == 1 && err.revents & libc::POLLOUT != 0 {
+            libc::write(
+                libc::STDERR_FILENO,
+                ABORT_LINE.as_ptr().cast(),
+                ABORT_LINE.len(),
+            );
+        }
+        libc::_exit(1);
     }
 }

@@ -26,7 +26,7 @@
 //! let Err(err) = services::stream_factory("ecco", &ServiceOptions::default()) else {
 //!     panic!("`ecco` is not a service");
 //! };
-//! assert_eq!(err.to_string(), "unknown service `ecco` (known: echo, upper, hello, logger, chat, discard, daytime, chargen, receive)");
+//! assert_eq!(err.to_string(), "unknown service `ecco` (known: echo, upper, hello, logger, chat, discard, daytime, chargen, http, receive)");
 //! ```
 //!
 //! [`Protocol`]: crate::protocol::Protocol
@@ -64,11 +64,143 @@ pub use upper::Upper;
 /// The default longest line a line-based service accepts: 64 KiB.
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
-const STREAM_NAMES: &[&str] = &[
-    "echo", "upper", "hello", "logger", "chat", "discard", "daytime", "chargen", "receive",
+/// One built-in service as `netkit serve` offers it: the one table that the
+/// command's `--help`, its errors, the mode checks and the README are made from.
+///
+/// ```
+/// use netkit::services::{self, SERVICES};
+///
+/// let chat = services::lookup("chat")?;
+/// assert!(chat.stream && !chat.datagram && !chat.fork);
+/// assert!(SERVICES.iter().any(|s| s.name == "http"));
+/// # Ok::<(), netkit::services::ServiceError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// The name `netkit serve NAME` takes.
+    pub name: &'static str,
+    /// What it does, in one line.
+    pub about: &'static str,
+    /// Whether it serves stream connections (TCP, Unix stream).
+    pub stream: bool,
+    /// Whether it answers datagrams (UDP, Unix datagram).
+    pub datagram: bool,
+    /// Whether it can run in fork mode (false when its connections share state).
+    pub fork: bool,
+}
+
+/// Every built-in service, in the order `--help` lists them. `http` is built
+/// by `netkit::http` (a layer above this one); every other stream service by
+/// [`stream_factory`], every datagram one by [`datagram_service`].
+pub const SERVICES: &[ServiceInfo] = &[
+    service("echo", "each byte back (RFC 862)", true, true, true),
+    service("upper", "each line back upper-cased", true, true, true),
+    service(
+        "hello",
+        "\"Thank you for connecting\", then close",
+        true,
+        false,
+        true,
+    ),
+    service(
+        "logger",
+        "prints each client's lines and its comings and goings",
+        true,
+        false,
+        true,
+    ),
+    service(
+        "chat",
+        "each line to every other client, prefixed with the sender",
+        true,
+        false,
+        false,
+    ),
+    service(
+        "discard",
+        "reads and drops everything (RFC 863)",
+        true,
+        true,
+        true,
+    ),
+    service(
+        "daytime",
+        "the date and time, then close (RFC 867)",
+        true,
+        true,
+        true,
+    ),
+    service(
+        "chargen",
+        "a stream of characters, flow-controlled (RFC 864)",
+        true,
+        true,
+        true,
+    ),
+    service(
+        "http",
+        "static files from --root (GET, HEAD, ranges)",
+        true,
+        false,
+        true,
+    ),
+    service(
+        "receive",
+        "stores files sent by `netkit send` under --root",
+        true,
+        false,
+        true,
+    ),
 ];
 
-const DATAGRAM_NAMES: &[&str] = &["echo", "upper", "discard", "daytime", "chargen"];
+/// The service built outside this module (by `netkit::http`).
+const HTTP: &str = "http";
+
+const fn service(
+    name: &'static str,
+    about: &'static str,
+    stream: bool,
+    datagram: bool,
+    fork: bool,
+) -> ServiceInfo {
+    ServiceInfo {
+        name,
+        about,
+        stream,
+        datagram,
+        fork,
+    }
+}
+
+/// The entry of [`SERVICES`] named `name`.
+///
+/// # Errors
+///
+/// [`ServiceError::Unknown`], listing every service of the table.
+pub fn lookup(name: &str) -> Result<&'static ServiceInfo, ServiceError> {
+    SERVICES
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| unknown(name))
+}
+
+/// [`ServiceError::Unknown`] for `name`, listing every service of the table.
+fn unknown(name: &str) -> ServiceError {
+    ServiceError::Unknown {
+        name: name.to_owned(),
+        known: join(|_| true),
+    }
+}
+
+/// The names of the services of [`SERVICES`] that pass `keep`, comma-separated.
+fn join(keep: impl Fn(&ServiceInfo) -> bool) -> String {
+    let names: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| keep(s))
+        .map(|s| s.name)
+        .collect();
+    names.join(", ")
+}
 
 /// Settings shared by the services.
 #[derive(Debug, Clone)]
@@ -119,26 +251,41 @@ pub enum ServiceError {
         known: String,
     },
     /// The service exists but has no datagram (UDP) form.
-    #[error("service `{name}` has no datagram form (datagram services: {known})")]
+    #[error("{name} does not serve datagrams (services that do: {known})")]
     NoDatagram {
         /// The name asked for.
         name: String,
         /// The services that have a datagram form, comma-separated.
         known: String,
     },
+    /// The service is in [`SERVICES`] but built by another module (`http`).
+    #[error("service `{name}` is built by the HTTP layer, not by this registry")]
+    Elsewhere {
+        /// The name asked for.
+        name: String,
+    },
     /// The `receive` service's root is unusable.
     #[error(transparent)]
     Receive(#[from] ReceiveError),
 }
 
-/// The stream services' names, in the order `--help` lists them.
-pub fn names() -> &'static [&'static str] {
-    STREAM_NAMES
+/// The names of the stream services [`stream_factory`] builds (every stream
+/// service of [`SERVICES`] but `http`), in table order.
+pub fn names() -> Vec<&'static str> {
+    SERVICES
+        .iter()
+        .filter(|s| s.stream && s.name != HTTP)
+        .map(|s| s.name)
+        .collect()
 }
 
-/// The names of the services with a datagram (UDP) form.
-pub fn datagram_names() -> &'static [&'static str] {
-    DATAGRAM_NAMES
+/// The names of the services with a datagram (UDP) form, in table order.
+pub fn datagram_names() -> Vec<&'static str> {
+    SERVICES
+        .iter()
+        .filter(|s| s.datagram)
+        .map(|s| s.name)
+        .collect()
 }
 
 fn factory<F: crate::protocol::Factory>(f: F) -> DynFactory {
@@ -149,8 +296,14 @@ fn factory<F: crate::protocol::Factory>(f: F) -> DynFactory {
 ///
 /// # Errors
 ///
-/// [`ServiceError::Unknown`] when no stream service has that name.
+/// [`ServiceError::Unknown`] when no service has that name;
+/// [`ServiceError::Elsewhere`] for `http`.
 pub fn stream_factory(name: &str, opts: &ServiceOptions) -> Result<DynFactory, ServiceError> {
+    if lookup(name)?.name == HTTP {
+        return Err(ServiceError::Elsewhere {
+            name: name.to_owned(),
+        });
+    }
     let max_line = opts.max_line;
     Ok(match name {
         "echo" => factory(|_: &ConnInfo| Echo),
@@ -171,12 +324,7 @@ pub fn stream_factory(name: &str, opts: &ServiceOptions) -> Result<DynFactory, S
             partial_max: opts.partial_max,
             ..ReceiveConfig::new(&opts.root)
         })?),
-        _ => {
-            return Err(ServiceError::Unknown {
-                name: name.to_owned(),
-                known: STREAM_NAMES.join(", "),
-            })
-        }
+        _ => return Err(unknown(name)),
     })
 }
 
@@ -191,24 +339,19 @@ pub fn datagram_service(
     opts: &ServiceOptions,
 ) -> Result<Arc<dyn DatagramService>, ServiceError> {
     let _ = opts;
+    if !lookup(name)?.datagram {
+        return Err(ServiceError::NoDatagram {
+            name: name.to_owned(),
+            known: join(|s| s.datagram),
+        });
+    }
     Ok(match name {
         "echo" => Arc::new(UdpEcho),
         "upper" => Arc::new(UdpUpper),
         "discard" => Arc::new(UdpDiscard),
         "daytime" => Arc::new(UdpDaytime),
         "chargen" => Arc::new(UdpChargen::new()),
-        _ if STREAM_NAMES.contains(&name) => {
-            return Err(ServiceError::NoDatagram {
-                name: name.to_owned(),
-                known: DATAGRAM_NAMES.join(", "),
-            })
-        }
-        _ => {
-            return Err(ServiceError::Unknown {
-                name: name.to_owned(),
-                known: STREAM_NAMES.join(", "),
-            })
-        }
+        _ => return Err(unknown(name)),
     })
 }
 
@@ -238,12 +381,12 @@ mod tests {
     #[test]
     fn every_listed_name_builds_and_only_chat_shares_state() {
         let (o, _) = opts(DEFAULT_MAX_LINE);
-        for &name in names() {
+        for name in names() {
             let f = stream_factory(name, &o).unwrap();
             assert_eq!(f.shares_state(), name == "chat", "{name}");
             let _ = Script::new().eof().run(f.build(&conn()));
         }
-        for &name in datagram_names() {
+        for name in datagram_names() {
             assert!(datagram_service(name, &o).is_ok(), "{name}");
         }
     }
@@ -290,7 +433,11 @@ mod tests {
             e,
             ServiceError::Unknown {
                 name: "nope".into(),
-                known: names().join(", ")
+                known: SERVICES
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         );
         let Err(e) = datagram_service("chat", &o) else {
@@ -298,8 +445,19 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "service `chat` has no datagram form (datagram services: echo, upper, discard, daytime, chargen)"
+            "chat does not serve datagrams (services that do: echo, upper, discard, daytime, chargen)"
         );
+        let Err(e) = datagram_service("http", &o) else {
+            panic!("http has no datagram form")
+        };
+        assert!(
+            e.to_string().starts_with("http does not serve datagrams"),
+            "{e}"
+        );
+        assert!(matches!(
+            stream_factory("http", &o),
+            Err(ServiceError::Elsewhere { .. })
+        ));
         let Err(e) = datagram_service("nope", &o) else {
             panic!("`nope` is not a service")
         };
