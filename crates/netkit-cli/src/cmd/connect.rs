@@ -121,7 +121,7 @@ fn datagram_copy(
     });
     sock.set_read_timeout(Some(DGRAM_TICK))?;
     let mut stdout = io::stdout().lock();
-    let mut buf = vec![0u8; net::UDP_MAX + 1];
+    let mut buf = vec![0u8; net::max_datagram_size(sock.is_unix())];
     let mut until: Option<Instant> = None;
     let mut replies = 0u64;
     loop {
@@ -140,6 +140,9 @@ fn datagram_copy(
         match sock.recv(&mut buf) {
             Ok(r) => {
                 replies += 1;
+                if r.truncated {
+                    say!("netkit: a reply longer than {} bytes was cut", r.len);
+                }
                 let data = buf.get(..r.len).unwrap_or(&[]);
                 if let Some(d) = &dumper {
                     d.chunk(1, "<", data);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netkit::net::{Datagram, PeerAddr, UDP_MAX};
+use netkit::net::{max_datagram_size, Datagram, PeerAddr, TruncationLog, UDP_MAX};
 
 use super::dump::Dumper;
 use super::Endpoint;
@@ -39,7 +39,8 @@ pub fn serve(
     let sock = Arc::new(sock);
     sock.set_read_timeout(Some(TICK))?;
     let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
-    let mut buf = vec![0u8; UDP_MAX + 1];
+    let mut buf = vec![0u8; max_datagram_size(sock.is_unix())];
+    let mut truncations = TruncationLog::default();
     let mut next_conn = 0u64;
     loop {
         expire(&sessions, idle, dumper.as_deref());
@@ -58,6 +59,10 @@ pub fn serve(
             }
             Err(e) => return Err(e),
         };
+        if r.truncated {
+            truncations.note(&sock.local_address(), &r.peer, r.len);
+            continue;
+        }
         let data = &buf[..r.len];
         let mut map = sessions
             .lock()

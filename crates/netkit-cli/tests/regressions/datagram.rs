@@ -75,3 +75,42 @@ fn unix_dgram_oversized_datagram_is_logged_and_not_answered() {
         assert!(log.contains("longer than 1024 bytes"), "{mode}: {log}");
     }
 }
+
+/// `udp://[::]` used to take IPv6 datagrams only, while `[::]` for streams is
+/// dual-stack; both now take IPv4 too, unless `--ipv6-only`.
+#[test]
+fn udp_any_address_is_dual_stack() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        panic!("this test needs ::1 (IPv6 loopback)");
+    }
+    for mode in ["threads", "reactor"] {
+        let served = Served::start(&["echo", "--mode", mode, "--listen", "udp://[::]:0"]);
+        let port = served.addr("udp").rsplit_once(':').unwrap().1.to_string();
+        for client in ["127.0.0.1", "[::1]"] {
+            let c = std::net::UdpSocket::bind(format!("{client}:0")).unwrap();
+            c.set_read_timeout(Some(STEP)).unwrap();
+            c.send_to(b"both", format!("{client}:{port}")).unwrap();
+            let mut buf = [0u8; 16];
+            let (n, _) = c.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"both", "{mode} from {client}");
+        }
+        let v6only = Served::start(&[
+            "echo",
+            "--mode",
+            mode,
+            "--ipv6-only",
+            "--listen",
+            "udp://[::]:0",
+        ]);
+        let port = v6only.addr("udp").rsplit_once(':').unwrap().1.to_string();
+        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        c.send_to(b"v4", format!("127.0.0.1:{port}")).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(
+            c.recv_from(&mut buf).is_err(),
+            "{mode}: --ipv6-only took IPv4"
+        );
+    }
+}

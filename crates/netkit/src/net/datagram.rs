@@ -168,10 +168,19 @@ impl Datagram {
     /// `InvalidInput` for a stream address; otherwise the system's error,
     /// naming the address.
     pub fn bind(addr: &Address) -> io::Result<Datagram> {
+        Datagram::bind_beside(addr, &ListenOptions::default())
+    }
+
+    /// [`Datagram::bind`] for a server that also listens with `listen`: the
+    /// options that apply to a datagram socket carry over (`IPV6_V6ONLY`), the
+    /// rest do not (`SO_REUSEADDR` never; `SO_REUSEPORT` only through
+    /// [`bind_with`](Self::bind_with)).
+    pub fn bind_beside(addr: &Address, listen: &ListenOptions) -> io::Result<Datagram> {
         Datagram::bind_with(
             addr,
             &ListenOptions {
                 reuse_addr: false,
+                ipv6_only: listen.ipv6_only,
                 ..ListenOptions::default()
             },
         )
@@ -439,7 +448,8 @@ impl From<Datagram> for OwnedFd {
 fn bind_udp(sa: SocketAddr, opts: &ListenOptions) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(sa), Type::DGRAM, None)?;
     if sa.is_ipv6() {
-        sock.set_only_v6(true)?;
+        // `[::]` takes IPv4 datagrams too (as v4-mapped peers), unless asked not to.
+        sock.set_only_v6(opts.ipv6_only)?;
     }
     if opts.reuse_addr {
         sock.set_reuse_address(true)?;

@@ -617,7 +617,11 @@ impl Reactor {
                 format!("{a} is a stream address: serve it with listen"),
             ));
         }
-        let d = Datagram::bind(a)?;
+        let listen = ListenOptions {
+            ipv6_only: self.shared.config.ipv6_only,
+            ..ListenOptions::default()
+        };
+        let d = Datagram::bind_beside(a, &listen)?;
         let addr = d.local_address();
         if let Address::UnixDgram(p) = &addr {
             self.owned_paths.push(p.clone());

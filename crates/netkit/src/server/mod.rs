@@ -441,7 +441,7 @@ impl ServerBuilder {
                 addresses.push(l.local_address());
                 self.listeners.push(l);
             } else {
-                let d = Datagram::bind(a).map_err(bind_err)?;
+                let d = Datagram::bind_beside(a, &self.listen).map_err(bind_err)?;
                 addresses.push(d.local_address());
                 self.datagrams.push(d);
             }
