@@ -267,6 +267,58 @@ on_both_backends! {
 }
 
 on_both_backends! {
+    fn idle_timeout_sends_queued_output_before_closing(backend: Backend) {
+        // A reply far larger than the socket buffers, queued while the client
+        // is not reading; the client then stays silent past the idle timeout.
+        const REPLY: usize = 32 * 1024 * 1024;
+        let lost = Arc::new(Mutex::new(None));
+        let l2 = lost.clone();
+        struct BigReply(Arc<Mutex<Option<CloseReason>>>);
+        impl Protocol for BigReply {
+            fn data_received(&mut self, d: &[u8], t: &mut dyn Transport) {
+                if d.starts_with(b"go") {
+                    t.write(&pattern(REPLY, 3));
+                } else {
+                    t.write(d);
+                }
+            }
+            fn connection_lost(&mut self, r: &CloseReason) {
+                *self.0.lock().unwrap() = Some(r.clone());
+                // The idle path runs under the loop's panic guard too.
+                if *r == CloseReason::IdleTimeout {
+                    panic!("a Protocol panicking as the idle timeout closes it");
+                }
+            }
+        }
+        let idle = Duration::from_secs(1);
+        let cfg = ReactorConfig {
+            backend,
+            workers: 1,
+            idle_timeout: Some(idle),
+            ..Default::default()
+        };
+        let srv = Running::start(cfg, move |r| {
+            r.listen(any_port(), move |_: &ConnInfo| BigReply(l2.clone()))
+                .unwrap();
+        });
+        let mut s = srv.connect();
+        s.write_all(b"go").unwrap();
+        // Silent and not reading until the idle timeout has fired, but reading
+        // within the next idle period: the queued reply arrives in full.
+        thread::sleep(idle + idle / 2);
+        let mut got = Vec::with_capacity(REPLY);
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), REPLY, "the reply was cut short by the idle close");
+        assert!(got == pattern(REPLY, 3), "the reply arrived corrupted");
+        eventually("connection_lost", || lost.lock().unwrap().is_some());
+        assert_eq!(*lost.lock().unwrap(), Some(CloseReason::IdleTimeout));
+        // The panic in connection_lost took only that connection down.
+        assert_eq!(echo_round_trip(srv.connect(), b"still serving".to_vec()), b"still serving");
+        srv.stop();
+    }
+}
+
+on_both_backends! {
     fn max_conns_makes_the_extra_client_wait_for_a_free_slot(backend: Backend) {
         let cfg = ReactorConfig {
             backend,

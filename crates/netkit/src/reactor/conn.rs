@@ -10,7 +10,7 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -18,7 +18,7 @@ use mio::{Interest, Registry, Token};
 use super::event_loop::LoopShared;
 use super::ConnectState;
 use crate::net::WriteQueue;
-use crate::protocol::{MailboxReceiver, PeerAddr, Protocol, TimerId, Wake};
+use crate::protocol::{CloseReason, MailboxReceiver, PeerAddr, Protocol, TimerId, Wake};
 
 /// A connected stream socket.
 pub(crate) enum Sock {
@@ -107,6 +107,64 @@ pub(crate) enum Timer {
     Grace,
 }
 
+/// What a connection's idle timer decides; both loops act on it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdleStep {
+    /// Not idle yet: check again at this instant.
+    Wait(Instant),
+    /// Idle with output queued: stop reading (the connection closes as if its
+    /// Protocol had asked), send what is queued, and check again at this instant.
+    Drain(Instant),
+    /// Close now with `CloseReason::IdleTimeout`, dropping anything still queued.
+    Close,
+}
+
+/// The idle-timeout lifecycle of one connection, for both backends. A peer that
+/// has sent nothing for `idle` is closed as Twisted's `TimeoutMixin` does with
+/// `loseConnection`: output already queued is sent first. While draining, each
+/// further `idle` with no byte of the queue taken by the peer ends it at once,
+/// so a peer that reads nothing cannot hold the connection open. `drain` is the
+/// connection's memory of the queue length at the last check (`None` until the
+/// timeout first fires); `queued` is what is queued now.
+pub(crate) fn idle_step(
+    idle: Duration,
+    now: Instant,
+    last_read: Instant,
+    queued: usize,
+    drain: &mut Option<usize>,
+    peer: &PeerAddr,
+) -> IdleStep {
+    if let Some(before) = *drain {
+        if queued > 0 && queued < before {
+            *drain = Some(queued);
+            return IdleStep::Drain(now + idle);
+        }
+        tracing::info!(%peer, "idle timeout: the peer took none of the {queued} queued bytes for {idle:?}; closing the connection");
+        return IdleStep::Close;
+    }
+    let deadline = last_read + idle;
+    if deadline > now {
+        return IdleStep::Wait(deadline);
+    }
+    if queued == 0 {
+        tracing::info!(%peer, "idle timeout: closing the connection (silent for {idle:?})");
+        return IdleStep::Close;
+    }
+    tracing::info!(%peer, "idle timeout: sending the {queued} queued bytes, then closing the connection (silent for {idle:?})");
+    *drain = Some(queued);
+    IdleStep::Drain(now + idle)
+}
+
+/// Why a connection whose Protocol or idle timer asked to close ends once its
+/// queue is sent: `IdleTimeout` when the idle timer closed it (`drain` is set).
+pub(crate) fn drained_reason(drain: Option<usize>) -> CloseReason {
+    if drain.is_some() {
+        CloseReason::IdleTimeout
+    } else {
+        CloseReason::Done
+    }
+}
+
 /// Loop state a Transport may touch: the clock, timers, the ready list.
 pub(crate) struct Ctx {
     pub(crate) now: Instant,
@@ -167,6 +225,9 @@ pub(crate) struct ConnIo {
     pub(crate) peer: PeerAddr,
     pub(crate) local: PeerAddr,
     pub(crate) last_read: Instant,
+    /// Queued bytes at the last idle check after the idle timeout fired
+    /// ([`idle_step`]).
+    pub(crate) idle_drain: Option<usize>,
     pub(crate) mailbox: Option<MailboxReceiver>,
 }
 
@@ -201,6 +262,7 @@ impl ConnIo {
             peer,
             local,
             last_read: now,
+            idle_drain: None,
             mailbox: None,
         }
     }

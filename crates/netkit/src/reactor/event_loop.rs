@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Conn, ConnIo, Ctx, Sock, Timer, Tx, WokenList};
+use super::conn::{
+    drained_reason, idle_step, Conn, ConnIo, Ctx, IdleStep, Sock, Timer, Tx, WokenList,
+};
 use super::slab::{idx_of, kind_of, token, Slab, KIND_CONN, KIND_DGRAM, KIND_LISTENER, WAKER};
 pub(crate) use super::sockets::{DgramSock, ListenSock};
 use super::{mailbox_overflow, ConnectState, ConnectTo, Shared};
@@ -620,7 +622,7 @@ impl Loop {
             }
             if io.queued() == 0 {
                 if io.closing {
-                    break Some(CloseReason::Done);
+                    break Some(drained_reason(io.idle_drain));
                 }
                 if io.shut_wr && !io.fin_sent {
                     io.fin_sent = true;
@@ -797,6 +799,7 @@ impl Loop {
         }
     }
 
+    /// A connection's idle timer fired: act on [`idle_step`].
     fn check_idle(&mut self, t: usize) {
         let Some(idle) = self.shared.config.idle_timeout else {
             return;
@@ -804,16 +807,26 @@ impl Loop {
         let Some(c) = self.conns.get_mut(t) else {
             return;
         };
-        let deadline = c.io.last_read + idle;
-        if deadline > self.ctx.now {
-            self.ctx.add_timer(deadline, Timer::Idle(t));
-            return;
+        let io = &mut c.io;
+        let queued = io.queued();
+        match idle_step(
+            idle,
+            self.ctx.now,
+            io.last_read,
+            queued,
+            &mut io.idle_drain,
+            &io.peer,
+        ) {
+            IdleStep::Wait(at) => {
+                self.ctx.add_timer(at, Timer::Idle(t));
+            }
+            IdleStep::Drain(at) => {
+                io.closing = true;
+                self.ctx.add_timer(at, Timer::Idle(t));
+                self.settle(t);
+            }
+            IdleStep::Close => self.finalize(t, CloseReason::IdleTimeout),
         }
-        tracing::info!(peer = %c.io.peer, "idle timeout: closing the connection (silent for {idle:?})");
-        if c.io.write_ready {
-            c.io.flush();
-        }
-        self.finalize(t, CloseReason::IdleTimeout);
     }
 
     /// The grace period is over: close what is left with `CloseReason::Shutdown`.

@@ -179,6 +179,8 @@ pub struct ReactorConfig {
     /// Event loops, each on its own thread; `0` means one per core (the default).
     pub workers: usize,
     /// Close a connection whose peer has sent nothing for this long (logged).
+    /// Output already queued is sent first; a peer that then takes none of it
+    /// for another such period is cut off.
     pub idle_timeout: Option<Duration>,
     /// At most this many accepted connections at once, across all loops; above it
     /// the loops stop accepting and new connections wait in the kernel backlog.

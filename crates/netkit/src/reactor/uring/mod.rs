@@ -62,7 +62,7 @@ use bytes::Bytes;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use self::bufring::BufRing;
-use super::conn::{loop_transport, unix_peer, Ctx, Timer};
+use super::conn::{drained_reason, idle_step, loop_transport, unix_peer, Ctx, IdleStep, Timer};
 use super::event_loop::{lock, Cmd, ListenSock, LoopShared};
 use super::{mailbox_overflow, Shared};
 use crate::protocol::{
@@ -196,6 +196,8 @@ struct Io {
     peer: PeerAddr,
     local: PeerAddr,
     last_read: Instant,
+    /// Queued bytes at the last idle check after the idle timeout fired.
+    idle_drain: Option<usize>,
     mailbox: Option<MailboxReceiver>,
 }
 
@@ -801,6 +803,7 @@ impl Loop {
             peer,
             local,
             last_read: now,
+            idle_drain: None,
             mailbox: None,
         };
         self.conns.insert(key, Conn { proto, io });
@@ -973,7 +976,7 @@ impl Loop {
             }
             if io.queued() == 0 && !io.send_active {
                 if io.closing {
-                    break Some(CloseReason::Done);
+                    break Some(drained_reason(io.idle_drain));
                 }
                 if io.shut_wr && !io.fin_sent {
                     io.fin_sent = true;
@@ -1124,7 +1127,7 @@ impl Loop {
                     self.ctx.timer_at.remove(&seq);
                     self.guard(t, |lp| lp.timer(t, id));
                 }
-                Timer::Idle(t) => self.check_idle(t),
+                Timer::Idle(t) => self.guard(t, |lp| lp.check_idle(t)),
                 Timer::ConnectTimeout(_) => {}
                 Timer::AcceptResume(li) => {
                     if let Some(l) = self.listeners.get_mut(li) {
@@ -1147,6 +1150,7 @@ impl Loop {
         }
     }
 
+    /// A connection's idle timer fired: act on [`idle_step`], as the epoll loop does.
     fn check_idle(&mut self, key: usize) {
         let Some(idle) = self.shared.config.idle_timeout else {
             return;
@@ -1154,13 +1158,26 @@ impl Loop {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let deadline = c.io.last_read + idle;
-        if deadline > self.ctx.now {
-            self.ctx.add_timer(deadline, Timer::Idle(key));
-            return;
+        let io = &mut c.io;
+        let queued = io.queued();
+        match idle_step(
+            idle,
+            self.ctx.now,
+            io.last_read,
+            queued,
+            &mut io.idle_drain,
+            &io.peer,
+        ) {
+            IdleStep::Wait(at) => {
+                self.ctx.add_timer(at, Timer::Idle(key));
+            }
+            IdleStep::Drain(at) => {
+                io.closing = true;
+                self.ctx.add_timer(at, Timer::Idle(key));
+                self.settle(key);
+            }
+            IdleStep::Close => self.finalize(key, CloseReason::IdleTimeout),
         }
-        tracing::info!(peer = %c.io.peer, "idle timeout: closing the connection (silent for {idle:?})");
-        self.guard(key, |lp| lp.finalize(key, CloseReason::IdleTimeout));
     }
 
     fn close_all(&mut self) {
