@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -37,6 +37,43 @@ use crate::pipe::dump::{DumpArgs, ServiceTap};
 
 /// The address served when no `--listen` is given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+/// `--max-line`'s default, formatted from the library's constant.
+static MAX_LINE_DEFAULT: LazyLock<String> =
+    LazyLock::new(|| size_arg(netkit::protocol::DEFAULT_MAX_LINE as u64));
+/// `--grace`'s default, formatted from the library's constant.
+static GRACE_DEFAULT: LazyLock<String> =
+    LazyLock::new(|| duration_arg(netkit::protocol::DEFAULT_GRACE));
+/// `--header-timeout`'s default, formatted from the library's constant.
+static HEADER_TIMEOUT_DEFAULT: LazyLock<String> =
+    LazyLock::new(|| duration_arg(netkit::protocol::DEFAULT_HEADER_TIMEOUT));
+/// `--partial-ttl`'s default, formatted from the library's constant.
+static PARTIAL_TTL_DEFAULT: LazyLock<String> =
+    LazyLock::new(|| duration_arg(services::receive::DEFAULT_PARTIAL_TTL));
+/// `--partial-max`'s default, formatted from the library's constant.
+static PARTIAL_MAX_DEFAULT: LazyLock<String> =
+    LazyLock::new(|| size_arg(services::receive::DEFAULT_PARTIAL_MAX));
+
+/// A whole duration as `--grace` and friends take it: `10s`, `5m`, `24h`, `250ms`.
+fn duration_arg(d: Duration) -> String {
+    let s = d.as_secs();
+    match () {
+        _ if d.subsec_nanos() != 0 => format!("{}ms", d.as_millis()),
+        _ if s != 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s != 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// A byte count as `--max-line` and friends take it: `64KiB`, `1MiB`, `4GiB`, `100`.
+fn size_arg(n: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n != 0 && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
 
 /// How connections are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,7 +120,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
     /// Longest line a line-based service accepts (e.g. 65536, 64KiB, 1MiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64KiB")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = MAX_LINE_DEFAULT.as_str())]
     pub max_line: usize,
     /// Longest datagram received whole on udp:// and unix-dgram:// addresses; a
     /// longer one is dropped and logged (default: the largest the socket can
@@ -91,11 +128,11 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_datagram: Option<usize>,
     /// How long connections may finish after SIGINT/SIGTERM.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = GRACE_DEFAULT.as_str())]
     pub grace: Duration,
-    /// Listen backlog (default 1024, capped by the system's maximum).
-    #[arg(long, value_name = "N")]
-    pub backlog: Option<i32>,
+    /// Listen backlog (capped by the system's maximum).
+    #[arg(long, value_name = "N", default_value_t = netkit::net::DEFAULT_BACKLOG)]
+    pub backlog: i32,
     /// Set SO_REUSEPORT: several servers share the port, the kernel spreads
     /// connections (and a new server can start before the old one stops).
     #[arg(long)]
@@ -110,7 +147,7 @@ pub struct Args {
     pub root: std::path::PathBuf,
     /// `http` and `receive`: close a client that has not sent a whole request
     /// head (a file header) in this long.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = HEADER_TIMEOUT_DEFAULT.as_str())]
     pub header_timeout: Duration,
     /// `http`: list dotfiles in directory listings (hidden by default).
     #[arg(long)]
@@ -119,11 +156,11 @@ pub struct Args {
     #[arg(long)]
     pub overwrite: bool,
     /// `receive`: remove partial files of abandoned uploads untouched this long.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "24h")]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = PARTIAL_TTL_DEFAULT.as_str())]
     pub partial_ttl: Duration,
     /// `receive`: the most bytes abandoned partial uploads keep together; the
     /// oldest go first (they also make way when a new upload needs the disk).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value = "4GiB")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value = PARTIAL_MAX_DEFAULT.as_str())]
     pub partial_max: u64,
     /// Reactor I/O backend: epoll (portable default) or uring (Linux io_uring;
     /// stream addresses only).
@@ -255,7 +292,7 @@ fn run_reactor(
         idle_timeout: args.idle_timeout,
         max_conns: args.max_conns,
         grace: args.grace,
-        backlog: args.backlog.unwrap_or(netkit::net::DEFAULT_BACKLOG),
+        backlog: args.backlog,
         reuse_port: args.reuseport,
         ipv6_only: args.ipv6_only,
         backend: match args.backend.as_str() {
@@ -404,9 +441,7 @@ fn build(
     if let Some(n) = args.workers {
         b = b.workers(n);
     }
-    if let Some(n) = args.backlog {
-        b = b.backlog(n);
-    }
+    b = b.backlog(args.backlog);
     if let Some(n) = args.max_datagram {
         b = b.max_datagram(n);
     }

@@ -280,3 +280,99 @@ fn serve_address_in_use_is_reported_once() {
         assert!(err.contains("in use"), "{mode}: {err}");
     }
 }
+
+/// The value `netkit serve --help` shows as `[default: ...]` for `--flag`, if any.
+fn help_default(help: &str, flag: &str) -> Option<String> {
+    let head = format!("--{flag} <");
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&head));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("--help has no {head}: {help}"));
+    lines
+        .take_while(|l| !l.trim_start().starts_with('-'))
+        .find_map(|l| l.trim().strip_prefix("[default: ")?.strip_suffix(']'))
+        .map(str::to_owned)
+}
+
+#[test]
+fn serve_help_library_and_readme_agree_on_every_default() {
+    use netkit::net::DEFAULT_BACKLOG;
+    use netkit::protocol::{
+        DEFAULT_GRACE, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LINE, HIGH_WATER,
+        LOW_WATER, MAILBOX_LIMIT,
+    };
+    use netkit::services::receive::{DEFAULT_PARTIAL_MAX, DEFAULT_PARTIAL_TTL};
+    // Each constant in the unit `--help` and the README use for it.
+    let kib = |n: usize| {
+        assert_eq!(n % 1024, 0, "{n} is not a whole number of KiB");
+        n / 1024
+    };
+    let secs = |d: Duration| {
+        assert_eq!(
+            d.subsec_nanos(),
+            0,
+            "{d:?} is not a whole number of seconds"
+        );
+        d.as_secs()
+    };
+    let max_line = format!("{}KiB", kib(DEFAULT_MAX_LINE));
+    let grace = format!("{}s", secs(DEFAULT_GRACE));
+    let header = format!("{}s", secs(DEFAULT_HEADER_TIMEOUT));
+    let backlog = DEFAULT_BACKLOG.to_string();
+    assert_eq!(secs(DEFAULT_PARTIAL_TTL) % 3600, 0);
+    let partial_ttl = format!("{}h", secs(DEFAULT_PARTIAL_TTL) / 3600);
+    assert_eq!(DEFAULT_PARTIAL_MAX % (1 << 30), 0);
+    let partial_max = format!("{}GiB", DEFAULT_PARTIAL_MAX >> 30);
+
+    let out = Command::new(util::netkit())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, want) in [
+        ("max-line", &max_line),
+        ("grace", &grace),
+        ("backlog", &backlog),
+        ("header-timeout", &header),
+        ("partial-ttl", &partial_ttl),
+        ("partial-max", &partial_max),
+    ] {
+        assert_eq!(help_default(&help, flag).as_ref(), Some(want), "--{flag}");
+    }
+    assert_eq!(DEFAULT_IDLE_TIMEOUT, None);
+    assert_eq!(help_default(&help, "idle-timeout"), None, "--idle-timeout");
+
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    // The README wraps its prose: compare with whitespace runs as one space.
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for said in [
+        format!("`--max-line` (default {max_line};"),
+        format!("`--backlog` (default {backlog})"),
+        format!("`--grace` (default {grace})"),
+        format!("`--header-timeout` (default {header})"),
+        format!("`--partial-ttl` (default {partial_ttl})"),
+        format!("(default {partial_max};"),
+        format!("| `--max-line BYTES` | {} KiB |", kib(DEFAULT_MAX_LINE)),
+        format!("| `--idle-timeout DUR` | none (never) |"),
+        format!("| `--grace DUR` | {grace} |"),
+        format!("| `--backlog N` | {backlog} (capped"),
+        format!(
+            "| (fixed) | high {} KiB / low {} KiB |",
+            kib(HIGH_WATER),
+            kib(LOW_WATER)
+        ),
+        format!("| Mailbox | (fixed) | {} MiB |", kib(MAILBOX_LIMIT) / 1024),
+        format!(
+            "| `--proxy-protocol` | off; {} s to send the header |",
+            secs(netkit::frame::proxy::HEADER_TIMEOUT)
+        ),
+    ] {
+        assert!(readme.contains(&said), "the README does not say: {said}");
+    }
+}

@@ -71,7 +71,8 @@ pub enum HttpError {
 #[derive(Clone)]
 pub struct HttpOptions {
     /// A client must finish each request head within this long (and an idle
-    /// keep-alive connection is closed after it). Default 10 s.
+    /// keep-alive connection is closed after it). Default
+    /// [`DEFAULT_HEADER_TIMEOUT`](crate::protocol::DEFAULT_HEADER_TIMEOUT), 10 s.
     pub header_timeout: Duration,
     /// Longest request line (method, target, version); longer gets 414. Default 8 KiB.
     pub max_request_line: usize,
@@ -98,7 +99,7 @@ pub struct HttpOptions {
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
-            header_timeout: Duration::from_secs(10),
+            header_timeout: crate::protocol::DEFAULT_HEADER_TIMEOUT,
             max_request_line: 8 * 1024,
             max_header_bytes: 8 * 1024,
             max_headers: 100,

@@ -33,6 +33,7 @@
 
 mod forward;
 pub mod int32;
+mod limits;
 pub mod line;
 mod mailbox;
 pub mod proxy;
@@ -47,6 +48,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use crate::net::PeerAddr;
+pub use limits::{
+    DEFAULT_GRACE, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LINE, HIGH_WATER,
+    LOW_WATER, MAILBOX_LIMIT,
+};
 pub use mailbox::{Mailbox, MailboxError, MailboxReceiver, Wake};
 
 /// Identifies a timer a Protocol asked for with [`Transport::call_later`].

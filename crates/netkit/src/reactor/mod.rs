@@ -162,7 +162,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::net::{Address, Datagram, ListenOptions, Listener, StdDatagram, StdListener};
-use crate::protocol::{Boxed, CloseReason, DatagramService, DynFactory, Factory, Protocol};
+use crate::protocol::{self, Boxed, CloseReason, DatagramService, DynFactory, Factory, Protocol};
 
 #[cfg(doc)]
 use crate::protocol::Transport;
@@ -185,19 +185,22 @@ pub struct ReactorConfig {
     /// At most this many accepted connections at once, across all loops; above it
     /// the loops stop accepting and new connections wait in the kernel backlog.
     pub max_conns: Option<usize>,
-    /// How long [`Handle::shutdown`] lets in-flight connections finish (default 5 s).
+    /// How long [`Handle::shutdown`] lets in-flight connections finish (default
+    /// [`DEFAULT_GRACE`](protocol::DEFAULT_GRACE), 10 s).
     pub grace: Duration,
-    /// Queued output above which the loop stops reading from the peer (256 KiB).
+    /// Queued output above which the loop stops reading from the peer
+    /// ([`HIGH_WATER`](protocol::HIGH_WATER), 256 KiB).
     pub high_water: usize,
     /// Queued output below which reading resumes and producers are asked for more
-    /// (64 KiB).
+    /// ([`LOW_WATER`](protocol::LOW_WATER), 64 KiB).
     pub low_water: usize,
     /// Bytes one connection may read per turn before the others get theirs (1 MiB).
     pub read_budget: usize,
     /// Undelivered mailbox bytes per connection before it is closed as too slow
-    /// (1 MiB).
+    /// ([`MAILBOX_LIMIT`](protocol::MAILBOX_LIMIT), 1 MiB).
     pub mailbox_limit: usize,
-    /// Listen backlog for the sockets the reactor binds (1024).
+    /// Listen backlog for the sockets the reactor binds
+    /// ([`DEFAULT_BACKLOG`](crate::net::DEFAULT_BACKLOG), 1024).
     pub backlog: i32,
     /// Bind TCP addresses with `SO_REUSEPORT`, one listener per loop, so the kernel
     /// spreads connections across loops and other processes can share the port
@@ -233,14 +236,14 @@ impl Default for ReactorConfig {
     fn default() -> Self {
         ReactorConfig {
             workers: 0,
-            idle_timeout: None,
+            idle_timeout: protocol::DEFAULT_IDLE_TIMEOUT,
             max_conns: None,
-            grace: Duration::from_secs(5),
-            high_water: 256 * 1024,
-            low_water: 64 * 1024,
+            grace: protocol::DEFAULT_GRACE,
+            high_water: protocol::HIGH_WATER,
+            low_water: protocol::LOW_WATER,
             read_budget: 1024 * 1024,
-            mailbox_limit: 1024 * 1024,
-            backlog: 1024,
+            mailbox_limit: protocol::MAILBOX_LIMIT,
+            backlog: crate::net::DEFAULT_BACKLOG,
             reuse_port: false,
             ipv6_only: false,
             backend: Backend::Epoll,

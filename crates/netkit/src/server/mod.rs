@@ -60,11 +60,13 @@ use std::time::Duration;
 
 use crate::net::{Address, Datagram, ListenOptions, Listener};
 use crate::protocol::proxy::ProxyFactory;
-use crate::protocol::{Boxed, DatagramService, DynFactory, Factory};
+use crate::protocol::{
+    Boxed, DatagramService, DynFactory, Factory, DEFAULT_GRACE, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_LINE,
+};
 
 pub use handler::{Conn, DatagramHandler, DatagramRequest, Handler, ServiceHandler};
 pub use proxy::PROXY_HEADER_TIMEOUT;
-pub use session::{HIGH_WATER, LOW_WATER, MAILBOX_LIMIT};
 pub use shutdown::ShutdownHandle;
 
 use conn::Ctx;
@@ -75,10 +77,6 @@ use modes::{
 };
 use shutdown::Lifecycle;
 
-/// The default longest line a [`Conn::read_line`] accepts (64 KiB).
-pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
-/// The default grace period connections get to finish after a shutdown.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// How long accepting pauses after an error such as EMFILE.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long the server waits for connections after the grace period closed them.
@@ -236,7 +234,7 @@ impl Default for ServerBuilder {
             config: Config {
                 mode: Mode::Threads,
                 workers: 0,
-                idle: None,
+                idle: DEFAULT_IDLE_TIMEOUT,
                 max_conns: None,
                 max_line: DEFAULT_MAX_LINE,
                 proxy_protocol: false,
@@ -316,7 +314,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Sets the listen backlog (default 1024, capped by the system's maximum).
+    /// Sets the listen backlog (default [`DEFAULT_BACKLOG`](crate::net::DEFAULT_BACKLOG),
+    /// capped by the system's maximum).
     pub fn backlog(mut self, n: i32) -> Self {
         self.listen.backlog = n;
         self

@@ -42,17 +42,11 @@ use bytes::Bytes;
 use crate::net::{Stream, WriteQueue};
 use crate::protocol::{
     CloseReason, Mailbox, MailboxReceiver, PeerAddr, Protocol, TimerId, Transport, Wake,
+    HIGH_WATER, LOW_WATER, MAILBOX_LIMIT,
 };
 
 use super::shutdown::Lifecycle;
 use super::sys;
-
-/// Queued output above which the runner stops reading from the peer.
-pub const HIGH_WATER: usize = 256 * 1024;
-/// Queued output below which reading resumes and producers are asked for more.
-pub const LOW_WATER: usize = 64 * 1024;
-/// Bytes of undelivered mailbox messages a connection may hold.
-pub const MAILBOX_LIMIT: usize = 1024 * 1024;
 
 /// Bytes read per `read` call: the size of the buffer a driver lends each turn.
 pub(super) const READ_CHUNK: usize = 64 * 1024;

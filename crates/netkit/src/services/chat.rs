@@ -19,7 +19,7 @@ use bytes::Bytes;
 use crate::protocol::line::{LineProtocol, LineReceiver, LineTransport};
 use crate::protocol::{CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Transport};
 
-use super::DEFAULT_MAX_LINE;
+use crate::protocol::DEFAULT_MAX_LINE;
 
 struct Member {
     id: u64,

@@ -47,7 +47,9 @@ pub mod upper;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::protocol::{Boxed, ConnInfo, DatagramService, DynFactory};
+use crate::protocol::{
+    Boxed, ConnInfo, DatagramService, DynFactory, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_LINE,
+};
 
 pub use chargen::{chargen_line, Chargen};
 pub use chat::{Chat, ChatFactory};
@@ -60,9 +62,6 @@ pub use logger::{python_addr, Captured, LogSink, Logger};
 pub use receive::{Receive, ReceiveConfig, ReceiveError, ReceiveFactory};
 pub use udp::{UdpChargen, UdpDaytime, UdpDiscard, UdpEcho, UdpUpper};
 pub use upper::Upper;
-
-/// The default longest line a line-based service accepts: 64 KiB.
-pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 /// One built-in service as `netkit serve` offers it: the one table that the
 /// command's `--help`, its errors, the mode checks and the README are made from.
@@ -214,7 +213,7 @@ pub struct ServiceOptions {
     pub root: PathBuf,
     /// Whether `receive` replaces existing files.
     pub overwrite: bool,
-    /// How long `receive` waits for a whole header ([`receive::DEFAULT_HEADER_TIMEOUT`]).
+    /// How long `receive` waits for a whole header ([`DEFAULT_HEADER_TIMEOUT`]).
     pub header_timeout: Option<std::time::Duration>,
     /// How long `receive` keeps an abandoned partial upload ([`receive::DEFAULT_PARTIAL_TTL`]).
     pub partial_ttl: Option<std::time::Duration>,
@@ -231,7 +230,7 @@ impl Default for ServiceOptions {
             log: LogSink::stdout(),
             root: PathBuf::from("."),
             overwrite: false,
-            header_timeout: Some(receive::DEFAULT_HEADER_TIMEOUT),
+            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
             partial_ttl: Some(receive::DEFAULT_PARTIAL_TTL),
             partial_max: Some(receive::DEFAULT_PARTIAL_MAX),
         }

@@ -102,8 +102,6 @@ pub struct ReceiveConfig {
     pub partial_max: Option<u64>,
 }
 
-/// How long a `receive` header may take: as long as an HTTP request head.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an abandoned partial upload is kept for resuming: a day.
 pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The most bytes abandoned partial uploads keep together: 4 GiB.
@@ -117,7 +115,7 @@ impl ReceiveConfig {
             root: root.into(),
             overwrite: false,
             max_size: None,
-            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+            header_timeout: Some(crate::protocol::DEFAULT_HEADER_TIMEOUT),
             partial_ttl: Some(DEFAULT_PARTIAL_TTL),
             partial_max: Some(DEFAULT_PARTIAL_MAX),
         }

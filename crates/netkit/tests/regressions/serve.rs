@@ -195,3 +195,22 @@ fn second_signal_aborts_the_drain() {
         );
     }
 }
+
+#[test]
+fn reactor_default_grace_is_the_servers_ten_seconds() {
+    use netkit::protocol;
+    use netkit::reactor::ReactorConfig;
+    let r = ReactorConfig::default();
+    assert_eq!(r.grace, Duration::from_secs(10));
+    assert_eq!(r.grace, protocol::DEFAULT_GRACE);
+    assert_eq!(r.idle_timeout, protocol::DEFAULT_IDLE_TIMEOUT);
+    assert_eq!(r.high_water, protocol::HIGH_WATER);
+    assert_eq!(r.low_water, protocol::LOW_WATER);
+    assert_eq!(r.mailbox_limit, protocol::MAILBOX_LIMIT);
+    assert_eq!(r.backlog, netkit::net::DEFAULT_BACKLOG);
+    let s = ServiceOptions::default();
+    assert_eq!(s.max_line, protocol::DEFAULT_MAX_LINE);
+    assert_eq!(s.header_timeout, Some(protocol::DEFAULT_HEADER_TIMEOUT));
+    let h = netkit::http::HttpOptions::default();
+    assert_eq!(h.header_timeout, protocol::DEFAULT_HEADER_TIMEOUT);
+}
