@@ -359,7 +359,7 @@ fn serve_help_library_and_readme_agree_on_every_default() {
         format!("`--partial-ttl` (default {partial_ttl})"),
         format!("(default {partial_max};"),
         format!("| `--max-line BYTES` | {} KiB |", kib(DEFAULT_MAX_LINE)),
-        format!("| `--idle-timeout DUR` | none (never) |"),
+        "| `--idle-timeout DUR` | none (never) |".to_owned(),
         format!("| `--grace DUR` | {grace} |"),
         format!("| `--backlog N` | {backlog} (capped"),
         format!(
