@@ -463,6 +463,51 @@ macro_rules! loop_transport {
 
 pub(crate) use loop_transport;
 
+/// Defines `fn check_idle(&mut self, key: usize)`, what a loop does when a
+/// connection's idle timer fires, on either backend: it acts on [`idle_step`].
+/// The loop keeps its connections in `self.conns` (each with `io.last_read`,
+/// `io.idle_drain`, `io.peer`, `io.closing` and `io.queued()`), its timers in
+/// `self.ctx`, and has `settle` (flush, close once drained) and `finalize`.
+/// The loops call it under their panic guard: closing calls `connection_lost`.
+macro_rules! loop_idle_check {
+    () => {
+        /// A connection's idle timer fired: wait on, drain its queue, or close it.
+        fn check_idle(&mut self, key: usize) {
+            use $crate::reactor::conn::{idle_step, IdleStep, Timer};
+            let Some(idle) = self.shared.config.idle_timeout else {
+                return;
+            };
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            let io = &mut c.io;
+            let queued = io.queued();
+            let now = self.ctx.now;
+            match idle_step(
+                idle,
+                now,
+                io.last_read,
+                queued,
+                &mut io.idle_drain,
+                &io.peer,
+            ) {
+                IdleStep::Wait(at) => {
+                    self.ctx.add_timer(at, Timer::Idle(key));
+                }
+                IdleStep::Drain(at) => {
+                    io.closing = true;
+                    self.ctx.add_timer(at, Timer::Idle(key));
+                    self.settle(key);
+                }
+                IdleStep::Close => {
+                    self.finalize(key, $crate::protocol::CloseReason::IdleTimeout);
+                }
+            }
+        }
+    };
+}
+pub(crate) use loop_idle_check;
+
 loop_transport!(Tx, token);
 
 /// Tokens of connections with mail, filled by other threads.

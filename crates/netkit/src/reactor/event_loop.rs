@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{
-    drained_reason, idle_step, Conn, ConnIo, Ctx, IdleStep, Sock, Timer, Tx, WokenList,
-};
+use super::conn::{drained_reason, loop_idle_check, Conn, ConnIo, Ctx, Sock, Timer, Tx, WokenList};
 use super::slab::{idx_of, kind_of, token, Slab, KIND_CONN, KIND_DGRAM, KIND_LISTENER, WAKER};
 pub(crate) use super::sockets::{DgramSock, ListenSock};
 use super::{mailbox_overflow, ConnectState, ConnectTo, Shared};
@@ -799,35 +797,7 @@ impl Loop {
         }
     }
 
-    /// A connection's idle timer fired: act on [`idle_step`].
-    fn check_idle(&mut self, t: usize) {
-        let Some(idle) = self.shared.config.idle_timeout else {
-            return;
-        };
-        let Some(c) = self.conns.get_mut(t) else {
-            return;
-        };
-        let io = &mut c.io;
-        let queued = io.queued();
-        match idle_step(
-            idle,
-            self.ctx.now,
-            io.last_read,
-            queued,
-            &mut io.idle_drain,
-            &io.peer,
-        ) {
-            IdleStep::Wait(at) => {
-                self.ctx.add_timer(at, Timer::Idle(t));
-            }
-            IdleStep::Drain(at) => {
-                io.closing = true;
-                self.ctx.add_timer(at, Timer::Idle(t));
-                self.settle(t);
-            }
-            IdleStep::Close => self.finalize(t, CloseReason::IdleTimeout),
-        }
-    }
+    loop_idle_check!();
 
     /// The grace period is over: close what is left with `CloseReason::Shutdown`.
     fn close_all(&mut self) {

@@ -62,7 +62,7 @@ use bytes::Bytes;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use self::bufring::BufRing;
-use super::conn::{drained_reason, idle_step, loop_transport, unix_peer, Ctx, IdleStep, Timer};
+use super::conn::{drained_reason, loop_idle_check, loop_transport, unix_peer, Ctx, Timer};
 use super::event_loop::{lock, Cmd, ListenSock, LoopShared};
 use super::{mailbox_overflow, Shared};
 use crate::protocol::{
@@ -1150,35 +1150,7 @@ impl Loop {
         }
     }
 
-    /// A connection's idle timer fired: act on [`idle_step`], as the epoll loop does.
-    fn check_idle(&mut self, key: usize) {
-        let Some(idle) = self.shared.config.idle_timeout else {
-            return;
-        };
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        let io = &mut c.io;
-        let queued = io.queued();
-        match idle_step(
-            idle,
-            self.ctx.now,
-            io.last_read,
-            queued,
-            &mut io.idle_drain,
-            &io.peer,
-        ) {
-            IdleStep::Wait(at) => {
-                self.ctx.add_timer(at, Timer::Idle(key));
-            }
-            IdleStep::Drain(at) => {
-                io.closing = true;
-                self.ctx.add_timer(at, Timer::Idle(key));
-                self.settle(key);
-            }
-            IdleStep::Close => self.finalize(key, CloseReason::IdleTimeout),
-        }
-    }
+    loop_idle_check!();
 
     fn close_all(&mut self) {
         for key in self.conns.keys() {
