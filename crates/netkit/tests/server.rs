@@ -723,3 +723,48 @@ fn prebound_listener_and_reuse_port() {
     t1.join().unwrap().unwrap();
     t2.join().unwrap().unwrap();
 }
+
+/// Sends a reply far larger than the socket buffers when asked (`go`); reports
+/// why its connection ended.
+struct BigReply(mpsc::Sender<CloseReason>);
+/// The size of `BigReply`'s reply.
+const BIG_REPLY: usize = 32 * 1024 * 1024;
+impl Protocol for BigReply {
+    fn data_received(&mut self, data: &[u8], t: &mut dyn Transport) {
+        if data.starts_with(b"go") {
+            t.write(&vec![b'r'; BIG_REPLY]);
+        }
+    }
+    fn connection_lost(&mut self, reason: &CloseReason) {
+        let _ = self.0.send(reason.clone());
+    }
+}
+
+#[test]
+fn idle_timeout_sends_queued_output_before_closing() {
+    for mode in [Mode::Threads, Mode::Pool, Mode::Sequential] {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let idle = Duration::from_secs(1);
+        let server = Server::builder()
+            .mode(mode)
+            .listen(local())
+            .idle_timeout(Some(idle))
+            .protocol(move |_: &ConnInfo| BigReply(tx.lock().unwrap().clone()))
+            .build()
+            .unwrap();
+        let (addr, stop, t) = start(server);
+        let s = dial(&addr);
+        s.send_all(b"go").unwrap();
+        // Silent and not reading until the idle timeout has fired, then reading
+        // within the next idle period: the queued reply arrives in full.
+        thread::sleep(idle + idle / 2);
+        let got = read_all(&s);
+        assert_eq!(got.len(), BIG_REPLY, "{mode}: the reply was cut short");
+        assert!(got.iter().all(|&b| b == b'r'), "{mode}");
+        let reason = rx.recv_timeout(STEP).unwrap();
+        assert_eq!(reason, CloseReason::IdleTimeout, "{mode}");
+        stop.shutdown();
+        t.join().unwrap().unwrap();
+    }
+}

@@ -141,6 +141,8 @@ pub(super) struct Session {
     producing: bool,
     last_recv: Instant,
     last_sent: Instant,
+    /// The idle timeout closed the connection and its queue is being sent.
+    idle_closed: bool,
     grace: Option<Instant>,
     msgs: Vec<Bytes>,
 }
@@ -171,6 +173,7 @@ impl Session {
             producing: false,
             last_recv: now,
             last_sent: now,
+            idle_closed: false,
             grace: None,
             msgs: Vec::new(),
         }
@@ -257,8 +260,17 @@ impl Session {
         }
         self.timers();
         if let Some(idle) = self.idle {
-            if Instant::now() >= self.idle_since() + idle {
-                return Some(CloseReason::IdleTimeout);
+            let now = Instant::now();
+            if now >= self.idle_since() + idle {
+                if self.idle_closed || self.tx.done() || self.tx.buffered() == 0 {
+                    return Some(CloseReason::IdleTimeout);
+                }
+                // Silent with output queued: close as `Transport::close` does,
+                // after the queue; from now on each `idle` the peer takes none of
+                // it ends the connection (see `idle_since`).
+                self.idle_closed = true;
+                self.tx.close = true;
+                self.last_sent = now;
             }
         }
         self.output()
@@ -370,6 +382,9 @@ impl Session {
             if !self.fin_sent {
                 let _ = self.stream.shutdown(Shutdown::Write);
                 self.fin_sent = true;
+            }
+            if self.idle_closed {
+                return Some(CloseReason::IdleTimeout);
             }
             return Some(CloseReason::Done);
         }
