@@ -704,8 +704,12 @@ on_both_backends! {
             }
         }
         eventually("every connection closed", || srv.handle.connections() == 0);
-        let end = open_fds();
-        assert!(end <= start + 4, "descriptors: {start} before, {end} after");
+        // The count is the whole process's: tests running beside this one open
+        // and close descriptors too, so wait (bounded) for theirs to go; a leak
+        // of these 2000 connections would not.
+        eventually(&format!("descriptors back to {start} (+4)"), || {
+            open_fds() <= start + 4
+        });
         srv.stop();
     }
 }
