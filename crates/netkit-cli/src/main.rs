@@ -8,9 +8,7 @@ use clap::{Parser, Subcommand};
 mod log;
 mod bench;
 mod cmd;
-mod duration;
 mod pipe;
-mod pyliteral;
 mod signals;
 
 /// Python's network-programming toolkit, in Rust.

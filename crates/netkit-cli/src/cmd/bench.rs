@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::value_parser;
+use netkit::net::units::{parse_duration, parse_size_u64};
 
 use crate::bench::progress::ProgressLine;
 use crate::bench::report::Report;
 use crate::bench::target::Target;
 use crate::bench::{self, Config};
-use crate::duration::{parse_duration, parse_size_u64};
 
 /// Largest accepted `--size`.
 const MAX_SIZE: u64 = 1 << 30;
@@ -81,7 +81,7 @@ pub struct Args {
 
 /// A duration within bounds.
 fn bounded_duration(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
+    let d = parse_duration(text).map_err(|e| e.to_string())?;
     if d > MAX_DURATION {
         return Err(format!("'{text}' is longer than the 30-day limit"));
     }
@@ -99,7 +99,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 
 /// A message size from 1 byte to 1 GiB.
 fn message_size(text: &str) -> Result<u64, String> {
-    let n = parse_size_u64(text)?;
+    let n = parse_size_u64(text).map_err(|e| e.to_string())?;
     if !(1..=MAX_SIZE).contains(&n) {
         return Err(format!("'{text}' is outside 1 byte to 1GiB"));
     }

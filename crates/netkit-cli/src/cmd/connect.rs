@@ -16,9 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use netkit::net::units::parse_duration;
 use netkit::net::{self, Datagram};
 
-use crate::duration::parse_duration;
 use crate::pipe::dump::Dumper;
 use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
 

@@ -25,12 +25,12 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
+use netkit::net::units::parse_duration;
 use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::{bind_error, parse_address, usage};
-use crate::duration::parse_duration;
 use crate::pipe::eof::EofPolicy;
 use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
 use crate::signals::{self, SocketFiles};

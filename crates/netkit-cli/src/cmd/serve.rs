@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use netkit::http::{AccessLog, HttpOptions, StaticFiles};
+use netkit::net::units::{parse_duration, parse_size, parse_size_u64};
 use netkit::net::Address;
 use netkit::protocol::proxy::ProxyFactory;
 use netkit::protocol::tap::TapFactory;
@@ -32,7 +33,6 @@ use netkit::services::{self, ServiceInfo, ServiceOptions, SERVICES};
 use rustls::ServerConfig;
 
 use super::{bind_error, parse_address, usage};
-use crate::duration::{parse_duration, parse_size, parse_size_u64};
 use crate::pipe::dump::{DumpArgs, ServiceTap};
 
 /// The address served when no `--listen` is given.

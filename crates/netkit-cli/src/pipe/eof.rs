@@ -22,7 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use crate::duration::parse_duration;
+use netkit::net::units::parse_duration;
 
 /// One side of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,9 @@ impl FromStr for EofPolicy {
             "half" => Ok(EofPolicy::Half),
             "close" => Ok(EofPolicy::Close),
             _ => match s.strip_prefix("wait:") {
-                Some(d) => parse_duration(d).map(EofPolicy::Wait),
+                Some(d) => parse_duration(d)
+                    .map(EofPolicy::Wait)
+                    .map_err(|e| e.to_string()),
                 None => Err(format!(
                     "invalid EOF policy `{s}`: expected half, close or wait:DUR (e.g. wait:2s)"
                 )),
