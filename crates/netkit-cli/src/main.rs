@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 
 #[macro_use]
 mod log;
-mod bench;
 mod cmd;
 mod pipe;
 mod signals;

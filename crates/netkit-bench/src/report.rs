@@ -200,7 +200,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::bench::target::Target;
+    use crate::target::Target;
 
     fn config() -> Config {
         Config {
