@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 #[macro_use]
 mod log;
 mod cmd;
-mod pipe;
+mod options;
 mod signals;
 
 /// Python's network-programming toolkit, in Rust.

@@ -28,12 +28,13 @@ use netkit::protocol::tap::TapFactory;
 use netkit::protocol::tls::TlsFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
+use netkit::relay::dump::ServiceTap;
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceInfo, ServiceOptions, SERVICES};
 use rustls::ServerConfig;
 
 use super::{bind_error, parse_address, usage};
-use crate::pipe::dump::{DumpArgs, ServiceTap};
+use crate::options::dump::DumpArgs;
 
 /// The address served when no `--listen` is given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -135,7 +136,7 @@ pub struct Args {
     pub exec: Option<String>,
     /// TLS on every (stream) address.
     #[command(flatten)]
-    pub tls: crate::pipe::tls::ServerArgs,
+    pub tls: crate::options::tls::ServerArgs,
     /// Traffic dumps of stream connections (plaintext under TLS).
     #[command(flatten)]
     pub dump: DumpArgs,
@@ -160,7 +161,7 @@ fn service_names() -> PossibleValuesParser {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::log::init();
     let addrs = validate(&args)?;
-    let tls = crate::pipe::tls::server_config(&args.tls)?;
+    let tls = crate::options::tls::server_config(&args.tls)?;
     if args.service == "receive" {
         std::fs::create_dir_all(&args.root)
             .with_context(|| format!("cannot create {}", args.root.display()))?;
