@@ -16,7 +16,7 @@ use std::fmt;
 use crate::net::{max_datagram_size, Datagram, PeerAddr, TruncationLog, UDP_MAX};
 
 use super::dump::Dumper;
-use super::{Endpoint, Log};
+use super::{is_idle_recv, Endpoint, Log};
 
 /// How often idle sessions are looked for.
 const TICK: Duration = Duration::from_millis(200);
@@ -54,17 +54,7 @@ pub fn serve<E: fmt::Display>(
         expire(&sessions, idle, dumper.as_deref());
         let r = match sock.recv_from(&mut buf) {
             Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                        | io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                continue
-            }
+            Err(e) if is_idle_recv(&e) => continue,
             Err(e) => return Err(e),
         };
         if r.truncated {

@@ -168,18 +168,23 @@ impl Read for DatagramReader {
                 // An empty datagram is not an end of file.
                 Ok(r) if r.len == 0 => {}
                 Ok(r) => return Ok(r.len),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionRefused
-                    ) => {}
+                Err(e) if is_idle_recv(&e) => {}
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// Whether a datagram receive error only means "nothing yet": a read timeout, an
+/// interruption, or an earlier datagram refused (ICMP port unreachable).
+fn is_idle_recv(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionRefused
+    )
 }
 
 struct DatagramWriter(Arc<Datagram>);
