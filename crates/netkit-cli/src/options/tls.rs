@@ -12,19 +12,14 @@
 //! `netkit::relay::tls`; [`connect`] wraps the client side and prints the ALPN
 //! protocol chosen.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
 use netkit::net::{Address, Stream};
 use netkit::protocol::trust::{self, Trust};
 pub use netkit::relay::tls::accept;
-use netkit::relay::tls::Bridge;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use netkit::relay::tls::{Bridge, ServerCert};
 use rustls::{ClientConfig, ServerConfig};
-use sha2::{Digest, Sha256};
 
 /// The `tls://` scheme prefix.
 pub const SCHEME: &str = "tls://";
@@ -97,10 +92,6 @@ pub fn parse_target(s: &str) -> anyhow::Result<Target> {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    trust::provider()
-}
-
 /// The client configuration these options ask for (built by
 /// [`netkit::protocol::trust`], the one trust policy of every netkit client).
 pub fn client_config(args: &ClientArgs) -> anyhow::Result<Arc<ClientConfig>> {
@@ -114,57 +105,23 @@ pub fn client_config(args: &ClientArgs) -> anyhow::Result<Arc<ClientConfig>> {
     Ok(Arc::new(config))
 }
 
-/// The server configuration, or `None` when no TLS option was given. A
-/// self-signed certificate's fingerprint is printed on stderr.
+/// The server configuration, or `None` when no TLS option was given (built by
+/// [`netkit::relay::tls::server_config`]). A self-signed certificate's fingerprint
+/// is printed on stderr.
 pub fn server_config(args: &ServerArgs) -> anyhow::Result<Option<Arc<ServerConfig>>> {
-    let (certs, key) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-        (Some(cert), Some(key), _) => {
-            let certs = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                anyhow::anyhow!("cannot read a private key from {}: {e}", key.display())
-            })?;
-            (certs, key)
-        }
-        (_, _, true) => {
-            let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-            let ck = rcgen::generate_simple_self_signed(names)
-                .context("cannot make a self-signed certificate")?;
-            let der = ck.cert.der().clone();
-            say!("tls certificate sha256 fingerprint {}", fingerprint(&der));
-            let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
-                .map_err(|e| anyhow::anyhow!("bad generated key: {e}"))?;
-            (vec![der], key)
-        }
+    let cert = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => ServerCert::Pem {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (_, _, true) => ServerCert::SelfSigned,
         _ => return Ok(None),
     };
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .context("TLS setup failed")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the certificate and key do not make a TLS server")?;
-    Ok(Some(Arc::new(config)))
-}
-
-/// `AB:CD:...`: the SHA-256 of a DER certificate, as `openssl x509 -fingerprint
-/// -sha256` prints it.
-pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("bad PEM in {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        bail!("no certificate in {}", path.display());
+    let server = netkit::relay::tls::server_config(&cert)?;
+    if let Some(print) = &server.self_signed {
+        say!("tls certificate sha256 fingerprint {print}");
     }
-    Ok(certs)
+    Ok(Some(server.config))
 }
 
 /// Performs a client handshake with `host` over `tcp`; returns the plaintext end
@@ -198,13 +155,5 @@ mod tests {
         assert!(parse_target("tls://udp://127.0.0.1:1").is_err());
         assert!(parse_target("tls://unix:///tmp/x").is_err());
         assert!(parse_target("tls://nope").is_err());
-    }
-
-    #[test]
-    fn fingerprints_are_colon_separated_sha256() {
-        assert_eq!(
-            fingerprint(b""),
-            "E3:B0:C4:42:98:FC:1C:14:9A:FB:F4:C8:99:6F:B9:24:27:AE:41:E4:64:9B:93:4C:A4:95:99:1B:78:52:B8:55"
-        );
     }
 }

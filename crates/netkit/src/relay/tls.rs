@@ -5,24 +5,31 @@
 //! `close_notify` plus TCP FIN both ways; buffers are bounded (rustls's plus one
 //! 64 KiB chunk each way).
 //!
-//! Building the rustls configurations (certificates, trust, ALPN) is the caller's;
-//! `crate::protocol::trust` holds the one client trust policy. What the bridge does
-//! not do: client certificates, session resumption, reloading certificates.
+//! [`server_config`] builds a server configuration from PEM files or a fresh
+//! self-signed certificate (whose [`fingerprint`] the caller shows); client
+//! configurations come from `crate::protocol::trust`, the one client trust policy.
+//! What the bridge does not do: client certificates, session resumption, reloading
+//! certificates.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 use crate::net::{self, Stream};
+use crate::protocol::trust;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +45,147 @@ fn context(e: io::Error, what: impl fmt::Display) -> io::Error {
 /// A rustls error as an `io::Error` saying what failed.
 fn tls_error(e: rustls::Error, what: &str) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
+}
+
+/// Where a TLS server's certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerCert {
+    /// A certificate chain and its private key, each a PEM file.
+    Pem {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// A fresh in-memory self-signed certificate for localhost, 127.0.0.1 and ::1.
+    SelfSigned,
+}
+
+/// Why a server configuration could not be built.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The certificate file could not be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: io::Error,
+    },
+    /// The certificate file is not PEM.
+    #[error("bad PEM in {}: {reason}", path.display())]
+    BadPem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The certificate file holds no certificate.
+    #[error("no certificate in {}", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key file holds no usable private key (or could not be read).
+    #[error("cannot read a private key from {}: {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A self-signed certificate could not be made.
+    #[error("cannot make a self-signed certificate: {0}")]
+    SelfSigned(String),
+    /// The self-signed certificate's key is not one rustls takes.
+    #[error("bad generated key: {0}")]
+    GeneratedKey(String),
+    /// rustls refused the protocol versions.
+    #[error("TLS setup failed: {0}")]
+    Setup(String),
+    /// The certificate and the key do not go together (or rustls refused them).
+    #[error("the certificate and key do not make a TLS server: {0}")]
+    Mismatch(String),
+}
+
+/// A built server configuration.
+#[derive(Debug)]
+pub struct Server {
+    /// The configuration.
+    pub config: Arc<ServerConfig>,
+    /// The [`fingerprint`] of a self-signed certificate (`None` for PEM files),
+    /// for the caller to show so that clients can pin it.
+    pub self_signed: Option<String>,
+}
+
+/// A server configuration (safe protocol versions, no client certificates) for
+/// `cert`.
+///
+/// # Errors
+///
+/// A [`TlsConfigError`] naming the file or the step that failed.
+pub fn server_config(cert: &ServerCert) -> Result<Server, TlsConfigError> {
+    let (certs, key, self_signed) = match cert {
+        ServerCert::Pem { cert, key } => {
+            let certs = read_certs(cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsConfigError::Key {
+                path: key.clone(),
+                reason: e.to_string(),
+            })?;
+            (certs, key, None)
+        }
+        ServerCert::SelfSigned => {
+            let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+            let ck = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| TlsConfigError::SelfSigned(e.to_string()))?;
+            let der = ck.cert.der().clone();
+            let print = fingerprint(&der);
+            let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
+                .map_err(|e| TlsConfigError::GeneratedKey(e.to_string()))?;
+            (vec![der], key, Some(print))
+        }
+    };
+    let config = ServerConfig::builder_with_provider(trust::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError::Setup(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsConfigError::Mismatch(e.to_string()))?;
+    Ok(Server {
+        config: Arc::new(config),
+        self_signed,
+    })
+}
+
+/// `AB:CD:...`: the SHA-256 of a DER certificate, as `openssl x509 -fingerprint
+/// -sha256` prints it.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Every certificate of a PEM file; an error if there is none.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let pem = std::fs::read(path).map_err(|error| TlsConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsConfigError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
 }
 
 /// The thread that moves a TLS connection's data; wait for it before exiting, or
@@ -255,5 +403,18 @@ fn bridge_loop(mut conn: Connection, tcp: &Stream, plain: &Stream) -> io::Result
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_colon_separated_sha256() {
+        assert_eq!(
+            fingerprint(b""),
+            "E3:B0:C4:42:98:FC:1C:14:9A:FB:F4:C8:99:6F:B9:24:27:AE:41:E4:64:9B:93:4C:A4:95:99:1B:78:52:B8:55"
+        );
     }
 }
