@@ -1,11 +1,11 @@
 //! `netkit relay` sessions on the reactor: a stream LISTEN (TCP, Unix) to a stream TARGET
 //! (TCP, Unix), every session on a few event loops instead of threads of its own.
 //!
-//! Each accepted connection (side A) gets an [`End`] Protocol; its
-//! `connection_made` connects another [`End`] to TARGET (side B) with
+//! Each accepted connection (side A) gets an `End` Protocol; its
+//! `connection_made` connects another `End` to TARGET (side B) with
 //! [`Handle::connect`]. The two ends may live on different loops, so they talk only
 //! through their connections' mailboxes, one tagged message at a time (data,
-//! end-of-file, credit, close), and share one small [`Session`] behind a mutex: the
+//! end-of-file, credit, close), and share one small `Session` behind a mutex: the
 //! EOF state machine ([`Pipe`], unchanged from the thread path) and the credit
 //! counters.
 //!
@@ -26,7 +26,7 @@
 //!   made (the reactor's contract for failed client connections); A then tries
 //!   TARGET's next address within `--timeout`, or logs and closes.
 //!
-//! TLS on either side is `netkit::protocol::tls` around an [`End`]: a TLS
+//! TLS on either side is `netkit::protocol::tls` around an `End`: a TLS
 //! LISTEN wraps each accepted end in a server session, a `tls://` TARGET wraps B
 //! in a client session (certificate checked as `--cacert`/`--insecure` say, SNI
 //! from TARGET's host). B is made only once its handshake is done, so a refused
