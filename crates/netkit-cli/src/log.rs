@@ -70,6 +70,11 @@ macro_rules! say {
     };
 }
 
+/// The relays' [`netkit::relay::Log`]: each line through [`line`].
+pub fn relay_log() -> netkit::relay::Log {
+    std::sync::Arc::new(|text: &str| line(format_args!("{text}")))
+}
+
 /// Sends `tracing` records to stderr through [`Stderr`]; the level comes from
 /// `NETKIT_LOG` or `RUST_LOG` (default info). Calling it again does nothing.
 pub fn init() {

@@ -6,11 +6,8 @@ use clap::{Parser, Subcommand};
 
 #[macro_use]
 mod log;
-mod bench;
 mod cmd;
-mod duration;
-mod pipe;
-mod pyliteral;
+mod options;
 mod signals;
 
 /// Python's network-programming toolkit, in Rust.

@@ -13,6 +13,7 @@
 //! | [`server`] | the socketserver framework: sequential, threads, pool, fork |
 //! | [`reactor`] | the event loop on mio that runs Protocols |
 //! | [`http`] | static file service (`http.server`) and client (`urllib`) |
+//! | [`relay`] | netcat/socat sessions: the EOF state machine, stream and datagram relays, TLS bridges, dumps |
 //!
 //! A Protocol is written once and runs unchanged under every concurrency mode.
 
@@ -22,5 +23,6 @@ pub mod net;
 pub mod pack;
 pub mod protocol;
 pub mod reactor;
+pub mod relay;
 pub mod server;
 pub mod services;

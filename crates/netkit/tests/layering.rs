@@ -1,6 +1,7 @@
 //! The layering rule, checked on the sources: a module may name only the layers below
 //! it (`pack` → `net` → `frame` → `protocol` → `services` → `server` | `reactor` →
-//! `http`), and `server` and `reactor` never name each other.
+//! `http` | `relay`), and siblings (`server` and `reactor`, `http` and `relay`)
+//! never name each other.
 //!
 //! Each file is lexed (comments, strings, raw strings and character literals
 //! removed), and every path is resolved the way the compiler would: `crate::`
@@ -21,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("server", 5),
     ("reactor", 5),
     ("http", 6),
+    ("relay", 6),
 ];
 
 fn layer(module: &str) -> Option<u32> {

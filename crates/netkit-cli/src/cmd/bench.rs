@@ -1,21 +1,22 @@
 //! `netkit bench`: command-line arguments, their validation, and the printing of the
-//! report. The run itself is `crate::bench`.
+//! report, and the progress line (drawn on stderr once a second, only when stdout is a
+//! terminal too, so `--json > out.json` and pipes stay silent). The run itself is the
+//! `netkit_bench` crate.
 //!
 //! Exit status: 0 for a clean run, 1 when any error was counted or no reply came
 //! back at all (the report is still printed) or the run could not start, 2 for bad
 //! arguments.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::value_parser;
-
-use crate::bench::progress::ProgressLine;
-use crate::bench::report::Report;
-use crate::bench::target::Target;
-use crate::bench::{self, Config};
-use crate::duration::{parse_duration, parse_size_u64};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use netkit::net::units::{parse_duration, parse_size_u64};
+use netkit_bench::report::Report;
+use netkit_bench::target::Target;
+use netkit_bench::{self as bench, Config, Snapshot};
 
 /// Largest accepted `--size`.
 const MAX_SIZE: u64 = 1 << 30;
@@ -81,7 +82,7 @@ pub struct Args {
 
 /// A duration within bounds.
 fn bounded_duration(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
+    let d = parse_duration(text).map_err(|e| e.to_string())?;
     if d > MAX_DURATION {
         return Err(format!("'{text}' is longer than the 30-day limit"));
     }
@@ -99,7 +100,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 
 /// A message size from 1 byte to 1 GiB.
 fn message_size(text: &str) -> Result<u64, String> {
-    let n = parse_size_u64(text)?;
+    let n = parse_size_u64(text).map_err(|e| e.to_string())?;
     if !(1..=MAX_SIZE).contains(&n) {
         return Err(format!("'{text}' is outside 1 byte to 1GiB"));
     }
@@ -173,4 +174,60 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress line for one run.
+#[derive(Debug)]
+pub struct ProgressLine {
+    /// The bar; hidden when stdout is not a terminal.
+    bar: ProgressBar,
+    /// Warmup length, to label the phase.
+    warmup: Duration,
+    /// Messages completed at the previous update, for the rate.
+    last_completed: u64,
+    /// Connections asked for.
+    connections: u64,
+}
+
+impl ProgressLine {
+    /// A line for a run of `warmup + duration`; hidden unless stdout is a terminal.
+    pub fn new(warmup: Duration, duration: Duration, connections: u64) -> ProgressLine {
+        let total_ms = u64::try_from((warmup + duration).as_millis()).unwrap_or(u64::MAX);
+        let bar = if std::io::stdout().is_terminal() {
+            ProgressBar::with_draw_target(Some(total_ms), ProgressDrawTarget::stderr_with_hz(2))
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template("[{elapsed:>3}] {bar:20} {msg}") {
+            bar.set_style(style);
+        }
+        ProgressLine {
+            bar,
+            warmup,
+            last_completed: 0,
+            connections,
+        }
+    }
+
+    /// Shows the last second's figures.
+    pub fn update(&mut self, s: Snapshot) {
+        let rate = s.completed.saturating_sub(self.last_completed);
+        self.last_completed = s.completed;
+        let phase = if s.elapsed < self.warmup {
+            "warmup"
+        } else {
+            "measuring"
+        };
+        self.bar
+            .set_position(u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX));
+        self.bar.set_message(format!(
+            "{phase}: {rate} msg/s, {}/{} connected, {} errors",
+            s.connected, self.connections, s.errors
+        ));
+    }
+
+    /// Removes the line before the report is printed.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }

@@ -1,8 +1,8 @@
 //! `netkit connect`: netcat for netkit's addresses.
 //!
-//! `tls://HOST:PORT` adds TLS (see `pipe::tls`). Streams (TCP, Unix, TLS): stdin goes to the socket and the socket to stdout, with
+//! `tls://HOST:PORT` adds TLS (see `crate::options::tls`). Streams (TCP, Unix, TLS): stdin goes to the socket and the socket to stdout, with
 //! end-of-file handled by the shared EOF model (`--eof`, `--send-only`,
-//! `--recv-only`; see `pipe::eof` and `docs/eof.md`). Datagrams (UDP, Unix
+//! `--recv-only`; see `netkit::relay::eof` and `docs/eof.md`). Datagrams (UDP, Unix
 //! datagram): each stdin line is one datagram and each reply is printed on its own
 //! line; after stdin ends, replies are awaited until every datagram sent has had
 //! one or `--wait` has passed. A refused datagram (nobody listens) is an error
@@ -16,11 +16,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use netkit::net::units::parse_duration;
 use netkit::net::{self, Datagram};
+use netkit::relay::dump::Dumper;
+use netkit::relay::{self, Endpoint, Trace, STDIO_LABELS};
 
-use crate::duration::parse_duration;
-use crate::pipe::dump::Dumper;
-use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::options::{tls, PipeArgs};
 
 /// How often the datagram receiver checks whether stdin has ended.
 const DGRAM_TICK: Duration = Duration::from_millis(50);
@@ -77,7 +78,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         });
         let sock = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
-        pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace).context("connection failed")?;
+        relay::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace)
+            .context("connection failed")?;
     } else {
         let sock = Datagram::connect_to(&addr)?;
         datagram_copy(Arc::new(sock), args.wait, dumper)

@@ -15,10 +15,10 @@ use indicatif::{BinaryBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use netkit::http::fetch::{
     name_from_url, Client, FetchError, FetchOptions, Progress, SpeedLimit, Target,
 };
+use netkit::net::units::{parse_duration, parse_size_u64};
 use netkit::protocol::trust::Trust;
 
 use super::usage;
-use crate::duration::{parse_duration, parse_size_u64};
 
 /// Arguments of `netkit fetch`.
 #[derive(Debug, clap::Args)]

@@ -6,8 +6,8 @@
 //! gets stdin from where the previous one stopped and its output goes to stdout
 //! (no broadcast). With `--exec`, `--keep-open` runs the children concurrently.
 //! `--tls-cert/--tls-key` or `--tls-self-signed` put TLS in front of each
-//! connection (`pipe::tls`), for the pipe and for `--exec` alike.
-//! End-of-file follows the shared EOF model (`pipe::eof`, `docs/eof.md`).
+//! connection (`netkit::relay::tls`), for the pipe and for `--exec` alike.
+//! End-of-file follows the shared EOF model (`netkit::relay::eof`, `docs/eof.md`).
 //! SIGINT/SIGTERM end it with exit status 0 after removing its Unix socket file
 //! (`crate::signals`).
 
@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use netkit::net::{Address, ListenOptions, Listener, Stream};
+use netkit::relay::tls::Bridge;
+use netkit::relay::{self, exec, Endpoint, Trace, STDIO_LABELS};
 use rustls::ServerConfig;
 
 use super::{bind_error, join_port, parse_address, usage};
-use crate::pipe::tls::Bridge;
-use crate::pipe::{self, exec, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::options::{tls, PipeArgs};
 use crate::signals::{self, SocketFiles};
 
 /// How long an `--exec` connection's TLS bridge may take to deliver the rest
@@ -141,7 +142,7 @@ fn pipe_loop(
             }
         });
         let sock = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
-        let result = pipe::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace);
+        let result = relay::run(Endpoint::stdio(), sock, args.pipe.pipe(), trace);
         if !args.keep_open {
             result.context("connection failed")?;
             return Ok(ExitCode::SUCCESS);
@@ -158,7 +159,7 @@ fn secure(
     tls: Option<&Arc<ServerConfig>>,
 ) -> anyhow::Result<(Stream, Option<Bridge>)> {
     match tls {
-        Some(config) => tls::accept(stream, config).map(|(s, b)| (s, Some(b))),
+        Some(config) => Ok(tls::accept(stream, config).map(|(s, b)| (s, Some(b)))?),
         None => Ok((stream, None)),
     }
 }

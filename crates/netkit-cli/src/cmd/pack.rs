@@ -1,14 +1,12 @@
 //! `netkit pack FMT VALUE...`: pack Python-literal values with a struct format and print
-//! the bytes as lowercase hex. Value parsing lives in `crate::pyliteral`; packing in
+//! the bytes as lowercase hex. Value parsing lives in `netkit::pack::literal`; packing in
 //! `netkit::pack`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use netkit::pack::Struct;
-
-use crate::pyliteral;
+use netkit::pack::{literal, Struct};
 
 /// Arguments of `netkit pack`.
 #[derive(Debug, clap::Args)]
@@ -32,13 +30,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .values
         .iter()
         .enumerate()
-        .map(|(i, v)| pyliteral::parse(v).map_err(|e| anyhow::anyhow!("VALUE {}: {e}", i + 1)))
+        .map(|(i, v)| literal::parse(v).map_err(|e| anyhow::anyhow!("VALUE {}: {e}", i + 1)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = st
         .pack(&values)
         .with_context(|| format!("cannot pack with {:?}", args.fmt))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", pyliteral::hex::encode(&bytes))?;
+    writeln!(out, "{}", literal::hex::encode(&bytes))?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

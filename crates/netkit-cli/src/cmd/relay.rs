@@ -3,19 +3,19 @@
 //!
 //! LISTEN is a stream address (TCP, Unix), `-` (stdin/stdout, one session), or a
 //! datagram address (UDP, Unix datagram: one session per client address, see
-//! `pipe::dgram`).
+//! `netkit::relay::dgram`).
 //! TARGET is any address (TCP, TLS, Unix, UDP, Unix datagram) or `-`; LISTEN
 //! speaks TLS with `--tls-cert/--tls-key` or `--tls-self-signed`. Connections are
 //! relayed concurrently with bounded memory per direction, so a slow side slows
 //! the other; half-close is propagated both ways by the shared EOF model
-//! (`pipe::eof`, `docs/eof.md`). A stream LISTEN to a stream TARGET (TLS on
-//! either side or not) runs on the reactor (`pipe::reactor`, a few event loops
+//! (`netkit::relay::eof`, `docs/eof.md`). A stream LISTEN to a stream TARGET (TLS on
+//! either side or not) runs on the reactor (`netkit::relay::reactor`, a few event loops
 //! for all sessions); a stdio or datagram end runs each session on its own
-//! threads with a fixed 64 KiB buffer per direction (`pipe::run`).
+//! threads with a fixed 64 KiB buffer per direction (`netkit::relay::run`).
 //! With TARGET `-`, connections are relayed one after another (there is one stdin).
 //! A datagram TARGET never reaches end-of-file, so `--eof half` means `wait:1s`
 //! for it. SIGINT/SIGTERM: the reactor path drains its sessions for up to
-//! [`pipe::reactor::GRACE`] (a second signal aborts, exit 1); the others end at
+//! [`GRACE`] (a second signal aborts, exit 1); the others end at
 //! once; both remove LISTEN's Unix socket file and exit 0.
 
 use std::process::ExitCode;
@@ -25,15 +25,20 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
+use netkit::net::units::parse_duration;
 use netkit::net::{self, Address, Datagram, ListenOptions, Listener, PeerAddr, Stream};
+use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
+use netkit::relay::eof::EofPolicy;
+use netkit::relay::{self, Endpoint, Trace, STDIO_LABELS};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::{bind_error, parse_address, usage};
-use crate::duration::parse_duration;
-use crate::pipe::eof::EofPolicy;
-use crate::pipe::{self, tls, Endpoint, PipeArgs, Trace, STDIO_LABELS};
+use crate::options::{tls, PipeArgs};
 use crate::signals::{self, SocketFiles};
+
+/// How long sessions on the reactor may finish after SIGINT/SIGTERM.
+pub const GRACE: Duration = Duration::from_secs(10);
 
 /// `--eof half` with a datagram target means `wait:` this long.
 const DATAGRAM_LINGER: Duration = Duration::from_secs(1);
@@ -125,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             conn: 1,
             labels: STDIO_LABELS,
         });
-        pipe::run(Endpoint::stdio(), b, pipe_args.pipe(), trace).context("relay failed")?;
+        relay::run(Endpoint::stdio(), b, pipe_args.pipe(), trace).context("relay failed")?;
         return Ok(ExitCode::SUCCESS);
     }
     let addr = parse_address(&args.listen)?;
@@ -141,9 +146,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         say!("listening on {}", sock.local_address());
         let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
         let timeout = args.timeout;
-        pipe::dgram::serve(sock, args.idle_timeout, dumper, || {
-            open_target(target_addr, tls.as_ref(), timeout)
-        })
+        relay::dgram::serve(
+            sock,
+            args.idle_timeout,
+            dumper,
+            &crate::log::relay_log(),
+            || open_target(target_addr, tls.as_ref(), timeout),
+        )
         .context("relay failed")?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -157,17 +166,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            pipe::reactor::serve(pipe::reactor::Options {
-                listen: addr,
+            // Two descriptors per session; a failure leaves the soft limit as it was.
+            let _ = raise_nofile_limit();
+            let targets = relay::reactor::resolve(target_addr)?;
+            let opts = relay::reactor::Options {
                 target: target_addr.clone(),
+                targets,
                 timeout: args.timeout,
                 max_conns: args.max_conns,
-                workers: args.workers,
                 pipe: pipe_args.pipe(),
                 dumper,
-                tls_server,
                 tls_client,
-            })?;
+                log: crate::log::relay_log(),
+            };
+            serve_on_reactor(&addr, args.workers, tls_server, opts)?;
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -226,6 +238,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// On SIGINT/SIGTERM: removes the socket files and exits 0 (sessions in
 /// progress end with the process).
+/// Runs a stream-to-stream relay on the reactor until SIGINT/SIGTERM, then lets the
+/// sessions finish for up to [`GRACE`] (a second signal aborts; see `crate::signals`).
+fn serve_on_reactor(
+    listen: &Address,
+    workers: usize,
+    tls_server: Option<Arc<ServerConfig>>,
+    opts: relay::reactor::Options,
+) -> anyhow::Result<()> {
+    let signals = signals::install()?;
+    let mut reactor = Reactor::new(ReactorConfig {
+        workers,
+        grace: GRACE,
+        ..ReactorConfig::default()
+    })
+    .context("cannot start the reactor")?;
+    let local = relay::reactor::listen(&mut reactor, listen, tls_server, opts)
+        .map_err(|e| bind_error(listen, e))?;
+    say!("listening on {local}");
+    let handle = reactor.handle();
+    let watch = signals::watch(
+        signals,
+        move || handle.shutdown(),
+        SocketFiles::of([listen]),
+    )?;
+    let result = reactor.run().context("relay failed");
+    drop(watch);
+    result
+}
+
 fn exit_on_signal(
     signals: signal_hook::iterator::Signals,
     files: SocketFiles,
@@ -279,7 +320,7 @@ impl Job {
             }
         };
         let a = Endpoint::bridged(stream, bridge).context("cannot clone the socket")?;
-        pipe::run(a, b, self.pipe.pipe(), self.trace)?;
+        relay::run(a, b, self.pipe.pipe(), self.trace)?;
         Ok(())
     }
 }

@@ -22,12 +22,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use netkit::net::units::{parse_duration, parse_size_u64};
 use netkit::net::{self, Address, Stream};
 use netkit::services::transfer::{
     mtime_secs, wire_path, Header, Reply, ReplyKind, Status, MAX_MESSAGE, REPLY_SIZE,
 };
-
-use crate::duration::{parse_duration, parse_size_u64};
 
 /// Bytes handed to one `sendfile` call between progress updates.
 const CHUNK: u64 = 4 * 1024 * 1024;

@@ -21,19 +21,20 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use netkit::http::{AccessLog, HttpOptions, StaticFiles};
+use netkit::net::units::{parse_duration, parse_size, parse_size_u64};
 use netkit::net::Address;
 use netkit::protocol::proxy::ProxyFactory;
 use netkit::protocol::tap::TapFactory;
 use netkit::protocol::tls::TlsFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
+use netkit::relay::dump::ServiceTap;
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceInfo, ServiceOptions, SERVICES};
 use rustls::ServerConfig;
 
 use super::{bind_error, parse_address, usage};
-use crate::duration::{parse_duration, parse_size, parse_size_u64};
-use crate::pipe::dump::{DumpArgs, ServiceTap};
+use crate::options::dump::DumpArgs;
 
 /// The address served when no `--listen` is given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -172,7 +173,7 @@ pub struct Args {
     pub exec: Option<String>,
     /// TLS on every (stream) address.
     #[command(flatten)]
-    pub tls: crate::pipe::tls::ServerArgs,
+    pub tls: crate::options::tls::ServerArgs,
     /// Traffic dumps of stream connections (plaintext under TLS).
     #[command(flatten)]
     pub dump: DumpArgs,
@@ -197,7 +198,7 @@ fn service_names() -> PossibleValuesParser {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::log::init();
     let addrs = validate(&args)?;
-    let tls = crate::pipe::tls::server_config(&args.tls)?;
+    let tls = crate::options::tls::server_config(&args.tls)?;
     if args.service == "receive" {
         std::fs::create_dir_all(&args.root)
             .with_context(|| format!("cannot create {}", args.root.display()))?;

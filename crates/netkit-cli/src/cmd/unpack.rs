@@ -1,14 +1,12 @@
 //! `netkit unpack FMT HEX`: unpack hex bytes with a struct format and print the values
 //! as a Python tuple (or, with `--json`, a JSON array). Output formatting lives in
-//! `crate::pyliteral`; unpacking in `netkit::pack`.
+//! `netkit::pack::literal`; unpacking in `netkit::pack`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use netkit::pack::Struct;
-
-use crate::pyliteral;
+use netkit::pack::{literal, Struct};
 
 /// Arguments of `netkit unpack`.
 #[derive(Debug, clap::Args)]
@@ -35,14 +33,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let st = Struct::new(&args.fmt).with_context(|| format!("bad format {:?}", args.fmt))?;
     let bytes =
-        pyliteral::hex::decode(&args.hex.join(" ")).map_err(|e| anyhow::anyhow!("bad HEX: {e}"))?;
+        literal::hex::decode(&args.hex.join(" ")).map_err(|e| anyhow::anyhow!("bad HEX: {e}"))?;
     let values = st
         .unpack(&bytes)
         .with_context(|| format!("cannot unpack {} bytes with {:?}", bytes.len(), args.fmt))?;
     let line = if args.json {
-        pyliteral::json(&values)
+        literal::json(&values)
     } else {
-        pyliteral::tuple(&values)
+        literal::tuple(&values)
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;

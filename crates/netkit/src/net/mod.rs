@@ -49,6 +49,7 @@ mod sockfile;
 mod stream;
 mod sys;
 mod text;
+pub mod units;
 
 use std::io;
 use std::path::PathBuf;

@@ -37,6 +37,9 @@
 //!   formats, writing [`Values`] (inline up to 8 values); [`Struct::unpack_into`]
 //!   reuses a `Vec<Value>`'s capacity across calls instead.
 //!
+//! [`literal`] parses Python literals (`42`, `0xff`, `1.5`, `True`, `b'ab\x00'`) into
+//! [`Value`]s, the inverse of `Value`'s `repr`, and prints values as a tuple or JSON.
+//!
 //! Out of scope: Python objects other than [`Value`]'s four kinds (`bytearray`,
 //! objects with `__index__`), and `str` formats with non-ASCII characters (rejected
 //! as bad characters, as CPython rejects them).
@@ -75,6 +78,7 @@ mod error;
 mod format;
 mod half;
 mod ints;
+pub mod literal;
 mod records;
 mod value;
 

@@ -95,7 +95,7 @@ pub fn format_utc(secs: i64) -> String {
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month 1..=12,
 /// day 1..=31), by Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     // Shift the epoch to 0000-03-01 so leap days fall at the end of a year.
     let z = days.saturating_add(719_468);
     let era = z.div_euclid(146_097);

@@ -1,11 +1,11 @@
-//! `relay` sessions on the reactor: a stream LISTEN (TCP, Unix) to a stream TARGET
+//! `netkit relay` sessions on the reactor: a stream LISTEN (TCP, Unix) to a stream TARGET
 //! (TCP, Unix), every session on a few event loops instead of threads of its own.
 //!
-//! Each accepted connection (side A) gets an [`End`] Protocol; its
-//! `connection_made` connects another [`End`] to TARGET (side B) with
+//! Each accepted connection (side A) gets an `End` Protocol; its
+//! `connection_made` connects another `End` to TARGET (side B) with
 //! [`Handle::connect`]. The two ends may live on different loops, so they talk only
 //! through their connections' mailboxes, one tagged message at a time (data,
-//! end-of-file, credit, close), and share one small [`Session`] behind a mutex: the
+//! end-of-file, credit, close), and share one small `Session` behind a mutex: the
 //! EOF state machine ([`Pipe`], unchanged from the thread path) and the credit
 //! counters.
 //!
@@ -26,7 +26,7 @@
 //!   made (the reactor's contract for failed client connections); A then tries
 //!   TARGET's next address within `--timeout`, or logs and closes.
 //!
-//! TLS on either side is `netkit::protocol::tls` around an [`End`]: a TLS
+//! TLS on either side is `netkit::protocol::tls` around an `End`: a TLS
 //! LISTEN wraps each accepted end in a server session, a `tls://` TARGET wraps B
 //! in a client session (certificate checked as `--cacert`/`--insecure` say, SNI
 //! from TARGET's host). B is made only once its handshake is done, so a refused
@@ -37,22 +37,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use bytes::Bytes;
-use netkit::net::Address;
-use netkit::protocol::tls::{TlsFactory, TlsProtocol};
-use netkit::protocol::{
-    CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport,
-};
-use netkit::reactor::{
-    raise_nofile_limit, ConnectHandle, ConnectTo, Handle, Reactor, ReactorConfig,
-};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::dump::Dumper;
 use super::eof::{Action, Pipe, Side};
-use super::STDIO_LABELS;
+use super::{Log, STDIO_LABELS};
+use crate::net::Address;
+use crate::protocol::tls::{TlsFactory, TlsProtocol};
+use crate::protocol::{
+    CloseReason, ConnInfo, Factory, Mailbox, PeerAddr, Protocol, TimerId, Transport,
+};
+use crate::reactor::{ConnectHandle, ConnectTo, Handle, Reactor};
 
 /// Bytes of one direction in flight (posted by the source, not yet in the sink's
 /// kernel buffer) above which the source stops reading.
@@ -61,93 +58,96 @@ pub const HIGH_WATER: usize = 128 * 1024;
 /// In-flight bytes at or below which a paused source reads again.
 pub const LOW_WATER: usize = 64 * 1024;
 
-/// What `netkit relay` asks of the reactor path.
-#[derive(Debug)]
+/// What a relay on the reactor needs, besides where it listens.
 pub struct Options {
-    /// Where to accept: a TCP or Unix stream address.
-    pub listen: Address,
-    /// Where to connect: a TCP or Unix stream address.
+    /// Where to connect: a TCP or Unix stream address (for messages).
     pub target: Address,
+    /// TARGET's addresses, tried in order ([`resolve`]).
+    pub targets: Vec<ConnectTo>,
     /// How long connecting to TARGET may take, all its addresses together.
     pub timeout: Duration,
     /// Sessions at once; connections beyond are closed at once.
     pub max_conns: usize,
-    /// Event loops (0: one per core).
-    pub workers: usize,
     /// The EOF state machine each session starts from.
     pub pipe: Pipe,
-    /// `--dump`.
+    /// Traffic dumps.
     pub dumper: Option<Arc<Dumper>>,
-    /// TLS on LISTEN.
-    pub tls_server: Option<Arc<ServerConfig>>,
     /// TLS to TARGET: the configuration and the name to verify (and send as SNI).
     pub tls_client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// Where failed sessions and turned-away connections are reported.
+    pub log: Log,
 }
 
-/// How long sessions may finish after SIGINT/SIGTERM.
-pub const GRACE: Duration = Duration::from_secs(10);
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .field("max_conns", &self.max_conns)
+            .finish_non_exhaustive()
+    }
+}
 
-/// Runs the relay until SIGINT/SIGTERM, then lets the sessions finish for up to
-/// [`GRACE`] (a second signal aborts; see `crate::signals`).
-pub fn serve(opts: Options) -> anyhow::Result<()> {
-    // Two descriptors per session; a failure leaves the soft limit as it was.
-    let _ = raise_nofile_limit();
-    let targets = resolve(&opts.target)?;
-    let signals = crate::signals::install()?;
-    let mut reactor = Reactor::new(ReactorConfig {
-        workers: opts.workers,
-        grace: GRACE,
-        ..ReactorConfig::default()
-    })
-    .context("cannot start the reactor")?;
+/// Listens on `listen` with `reactor` (inside TLS with `tls_server`), relaying each
+/// connection to the target `opts` names. Returns the address with its real port;
+/// the sessions run when the reactor runs.
+///
+/// # Errors
+///
+/// The listener could not be made (as [`Reactor::listen`]).
+pub fn listen(
+    reactor: &mut Reactor,
+    listen: &Address,
+    tls_server: Option<Arc<ServerConfig>>,
+    opts: Options,
+) -> io::Result<Address> {
     let relay = Arc::new(Relay {
         handle: reactor.handle(),
-        targets,
+        targets: opts.targets,
         target: opts.target,
         timeout: opts.timeout,
         max_conns: opts.max_conns,
         pipe: opts.pipe,
         dumper: opts.dumper,
         tls_client: opts.tls_client,
+        log: opts.log,
         next_conn: AtomicU64::new(0),
         active: AtomicUsize::new(0),
     });
-    let r = relay.clone();
-    let inbound = move |info: &ConnInfo| r.inbound(info);
-    let local = match opts.tls_server {
+    let inbound = move |info: &ConnInfo| relay.inbound(info);
+    match tls_server {
         Some(config) => {
             let f = TlsFactory::new(config, inbound);
-            reactor.listen(&opts.listen, move |info: &ConnInfo| f.build(info))
+            reactor.listen(listen, move |info: &ConnInfo| f.build(info))
         }
-        None => reactor.listen(&opts.listen, inbound),
+        None => reactor.listen(listen, inbound),
     }
-    .map_err(|e| crate::cmd::bind_error(&opts.listen, e))?;
-    say!("listening on {local}");
-    let handle = reactor.handle();
-    let watch = crate::signals::watch(
-        signals,
-        move || handle.shutdown(),
-        crate::signals::SocketFiles::of([&opts.listen]),
-    )?;
-    let result = reactor.run().context("relay failed");
-    drop(watch);
-    result
 }
 
 /// TARGET's addresses, resolved once at start (the loops must not block on DNS).
-fn resolve(target: &Address) -> anyhow::Result<Vec<ConnectTo>> {
+///
+/// # Errors
+///
+/// A name that does not resolve (or to nothing), or a datagram address.
+pub fn resolve(target: &Address) -> io::Result<Vec<ConnectTo>> {
     match target {
         Address::Tcp(hp) => {
             let addrs = hp
                 .resolve()
-                .with_context(|| format!("cannot resolve {target}"))?;
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {target}: {e}")))?;
             if addrs.is_empty() {
-                anyhow::bail!("cannot resolve {target}: no addresses");
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("cannot resolve {target}: no addresses"),
+                ));
             }
             Ok(addrs.into_iter().map(ConnectTo::Tcp).collect())
         }
         Address::Unix(p) => Ok(vec![ConnectTo::Unix(p.clone())]),
-        _ => anyhow::bail!("{target} is not a stream address"),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{target} is not a stream address"),
+        )),
     }
 }
 
@@ -161,6 +161,7 @@ struct Relay {
     pipe: Pipe,
     dumper: Option<Arc<Dumper>>,
     tls_client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    log: Log,
     /// The last connection id given out.
     next_conn: AtomicU64,
     /// Sessions open.
@@ -537,12 +538,10 @@ impl End {
             self.connect(t);
             return;
         }
-        say!(
+        (self.relay.log)(&format!(
             "netkit: connection {} from {}: cannot connect to {}: {err}",
-            self.conn,
-            self.peer,
-            self.relay.target
-        );
+            self.conn, self.peer, self.relay.target
+        ));
         self.close_now(t);
     }
 
@@ -567,11 +566,10 @@ impl Protocol for End {
             Side::A => {
                 if self.relay.active.fetch_add(1, Ordering::SeqCst) >= self.relay.max_conns {
                     self.relay.active.fetch_sub(1, Ordering::SeqCst);
-                    say!(
+                    (self.relay.log)(&format!(
                         "netkit: connection {} from {}: over --max-conns, closed",
-                        self.conn,
-                        self.peer
-                    );
+                        self.conn, self.peer
+                    ));
                     self.rejected = true;
                     self.closed = true;
                     t.abort();
@@ -725,7 +723,10 @@ impl Protocol for End {
         if let Some(msg) = worth_logging(reason) {
             if !st.logged {
                 st.logged = true;
-                say!("netkit: connection {} from {}: {msg}", self.conn, self.peer);
+                (self.relay.log)(&format!(
+                    "netkit: connection {} from {}: {msg}",
+                    self.conn, self.peer
+                ));
             }
         }
         if !st.pipe.is_closed() {

@@ -1,17 +1,43 @@
-//! Python literals on the command line: parsing `VALUE` arguments of `netkit pack`
-//! into [`Value`]s, and printing unpacked values as a Python tuple or a JSON array.
+//! Python literals: parsing text such as the `VALUE` arguments of `netkit pack` into
+//! [`Value`]s (the inverse of `Value`'s `Display`, which writes Python's `repr`), and
+//! printing values as a Python tuple or a JSON array, plus the hex form of bytes.
 //!
 //! Accepted: integers (`42`, `-1`, `+7`, `0xff`, `0o17`, `0b101`, `1_000`), floats
 //! (`1.5`, `-0.0`, `1e3`, `.5`, `5.`, `inf`, `-inf`, `nan`), `True`, `False`, and bytes
 //! literals (`b'ab\x00'`, `b"..."`, raw `rb'...'`) with Python's escapes. It does not
-//! evaluate expressions and does not own the pack format itself (`netkit::pack` does).
+//! evaluate expressions and does not own the pack format itself (the parent module does).
+//!
+//! ```
+//! use netkit::pack::{literal, Value};
+//! assert_eq!(literal::parse("0xff")?, Value::Int(255));
+//! assert_eq!(literal::parse(r"b'a\x00'")?, Value::Bytes(b"a\0".to_vec()));
+//! assert_eq!(literal::tuple(&[Value::Int(20)]), "(20,)");
+//! # Ok::<(), netkit::pack::literal::LiteralError>(())
+//! ```
 
 use std::fmt::Write as _;
 
-use netkit::pack::Value;
+use thiserror::Error;
+
+use super::Value;
+
+/// Why a literal (or a hex string) was rejected; the message names the text and the
+/// form that was expected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct LiteralError(String);
 
 /// Parses one Python literal.
-pub fn parse(s: &str) -> Result<Value, String> {
+///
+/// # Errors
+///
+/// Text that is not an `int`, `float`, `True`, `False` or bytes literal, or one that is
+/// malformed (misplaced `_`, a bad escape, an integer beyond 128 bits).
+pub fn parse(s: &str) -> Result<Value, LiteralError> {
+    parse_str(s).map_err(LiteralError)
+}
+
+fn parse_str(s: &str) -> Result<Value, String> {
     let t = s.trim();
     match t {
         "" => return Err("empty value".into()),
@@ -303,7 +329,7 @@ pub fn json(values: &[Value]) -> String {
     s
 }
 
-/// Hex encoding and decoding for the command line.
+/// Hex encoding and decoding of bytes (lowercase out, either case in).
 pub mod hex {
     /// Lowercase hex of `b`.
     pub fn encode(b: &[u8]) -> String {
@@ -317,7 +343,16 @@ pub mod hex {
     }
 
     /// Decodes hex digits (either case); whitespace anywhere is ignored.
-    pub fn decode(s: &str) -> Result<Vec<u8>, String> {
+    ///
+    /// # Errors
+    ///
+    /// A character that is neither a hex digit nor whitespace, or an odd number of
+    /// digits.
+    pub fn decode(s: &str) -> Result<Vec<u8>, super::LiteralError> {
+        decode_str(s).map_err(super::LiteralError)
+    }
+
+    fn decode_str(s: &str) -> Result<Vec<u8>, String> {
         let mut digits = Vec::with_capacity(s.len());
         for (pos, c) in s.chars().enumerate() {
             if c.is_whitespace() {
@@ -387,9 +422,11 @@ mod tests {
         }
         assert!(parse("170141183460469231731687303715884105728")
             .unwrap_err()
+            .to_string()
             .contains("out of range"));
         assert!(parse("0x1_0000_0000_0000_0000_0000_0000_0000_0000")
             .unwrap_err()
+            .to_string()
             .contains("out of range"));
     }
 
@@ -439,7 +476,7 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        assert!(parse("'abc'").unwrap_err().contains("b'abc'"));
+        assert!(parse("'abc'").unwrap_err().to_string().contains("b'abc'"));
     }
 
     #[test]
@@ -467,8 +504,17 @@ mod tests {
     fn hex_round_trip() {
         assert_eq!(hex::decode("00 Ff\n0a").unwrap(), [0, 255, 10]);
         assert_eq!(hex::encode(&[0, 255, 10]), "00ff0a");
-        assert!(hex::decode("abc").unwrap_err().contains("odd number"));
-        assert!(hex::decode("0g").unwrap_err().contains("'g' at position 2"));
-        assert!(hex::decode("00:11").unwrap_err().contains("':'"));
+        assert!(hex::decode("abc")
+            .unwrap_err()
+            .to_string()
+            .contains("odd number"));
+        assert!(hex::decode("0g")
+            .unwrap_err()
+            .to_string()
+            .contains("'g' at position 2"));
+        assert!(hex::decode("00:11")
+            .unwrap_err()
+            .to_string()
+            .contains("':'"));
     }
 }

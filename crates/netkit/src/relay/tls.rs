@@ -1,20 +1,17 @@
-//! TLS endpoints (rustls with the `ring` provider): `tls://HOST:PORT` targets for
-//! `connect` and `relay`, and TLS listeners (`--tls-cert/--tls-key` or
-//! `--tls-self-signed`) for `listen` and `relay`.
-//!
-//! The scheme lives here, in the CLI, not in `netkit::net::Address`: `tls://` is
-//! stripped and the rest parsed as a TCP address. Verification is on by default
-//! (system roots, or only `--cacert`'s, a self-signed server certificate named
-//! there accepted as itself; see `netkit::protocol::trust`); `--insecure` turns it off explicitly.
-//! The SNI name is the host of the address.
-//!
-//! After a blocking handshake, a bridge thread owns the TLS connection and the TCP
-//! socket and exposes the plaintext as one end of a socket pair, so every session
-//! (pipe, `--exec`, dumps) sees an ordinary stream. Half-close maps to TLS
+//! TLS endpoints for the thread-per-session relay: a blocking handshake over a
+//! connected or accepted stream, then a bridge thread that owns the TLS connection
+//! and the TCP socket and exposes the plaintext as one end of a socket pair, so every
+//! session (pipe, `--exec`, dumps) sees an ordinary stream. Half-close maps to TLS
 //! `close_notify` plus TCP FIN both ways; buffers are bounded (rustls's plus one
-//! 64 KiB chunk each way). What the bridge does not do: client certificates,
-//! session resumption, reloading certificates.
+//! 64 KiB chunk each way).
+//!
+//! [`server_config`] builds a server configuration from PEM files or a fresh
+//! self-signed certificate (whose [`fingerprint`] the caller shows); client
+//! configurations come from `crate::protocol::trust`, the one client trust policy.
+//! What the bridge does not do: client certificates, session resumption, reloading
+//! certificates.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
@@ -23,16 +20,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use netkit::net::{self, Address, Stream};
-use netkit::protocol::trust::{self, Trust};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::net::{self, Stream};
+use crate::protocol::trust;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,124 +37,125 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes moved per step of the bridge.
 const CHUNK: usize = 64 * 1024;
 
-/// The `tls://` scheme prefix.
-pub const SCHEME: &str = "tls://";
-
-/// TLS client options (`connect`, `relay` targets).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ClientArgs {
-    /// tls:// targets: trust only the certificates in this PEM file (instead of
-    /// the system's roots).
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-    /// tls:// targets: do not verify the server's certificate or name (unsafe).
-    #[arg(long)]
-    pub insecure: bool,
-    /// tls:// targets: offer these ALPN protocols (comma-separated, e.g. h2,http/1.1);
-    /// the one chosen is printed on stderr.
-    #[arg(long, value_name = "PROTOS", value_delimiter = ',')]
-    pub alpn: Vec<String>,
+/// `e` with `what` in front of its message, of the same kind.
+fn context(e: io::Error, what: impl fmt::Display) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-/// TLS server options (`listen`, `relay`'s listening side).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ServerArgs {
-    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "tls_self_signed"
-    )]
-    pub tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Serve TLS with a fresh in-memory self-signed certificate for localhost,
-    /// 127.0.0.1 and ::1; its SHA-256 fingerprint is printed on stderr.
-    #[arg(long)]
-    pub tls_self_signed: bool,
+/// A rustls error as an `io::Error` saying what failed.
+fn tls_error(e: rustls::Error, what: &str) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
 }
 
-/// A stream address with an optional TLS layer.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Where to connect.
-    pub addr: Address,
-    /// The TLS server name, if the address was `tls://HOST:PORT`.
-    pub tls_host: Option<String>,
+/// Where a TLS server's certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerCert {
+    /// A certificate chain and its private key, each a PEM file.
+    Pem {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// A fresh in-memory self-signed certificate for localhost, 127.0.0.1 and ::1.
+    SelfSigned,
 }
 
-/// Parses `tls://HOST:PORT` or any address of `netkit::net`'s grammar.
-pub fn parse_target(s: &str) -> anyhow::Result<Target> {
-    match s.strip_prefix(SCHEME) {
-        Some(rest) => {
-            let addr = crate::cmd::parse_address(rest)?;
-            let Some(hp) = addr.host_port().filter(|_| addr.is_stream()) else {
-                return Err(crate::cmd::usage(format!(
-                    "invalid address `{s}`: tls:// takes HOST:PORT"
-                )));
-            };
-            let host = hp.host.clone();
-            Ok(Target {
-                addr,
-                tls_host: Some(host),
-            })
-        }
-        None => Ok(Target {
-            addr: crate::cmd::parse_address(s)?,
-            tls_host: None,
-        }),
-    }
+/// Why a server configuration could not be built.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The certificate file could not be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: io::Error,
+    },
+    /// The certificate file is not PEM.
+    #[error("bad PEM in {}: {reason}", path.display())]
+    BadPem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The certificate file holds no certificate.
+    #[error("no certificate in {}", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key file holds no usable private key (or could not be read).
+    #[error("cannot read a private key from {}: {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A self-signed certificate could not be made.
+    #[error("cannot make a self-signed certificate: {0}")]
+    SelfSigned(String),
+    /// The self-signed certificate's key is not one rustls takes.
+    #[error("bad generated key: {0}")]
+    GeneratedKey(String),
+    /// rustls refused the protocol versions.
+    #[error("TLS setup failed: {0}")]
+    Setup(String),
+    /// The certificate and the key do not go together (or rustls refused them).
+    #[error("the certificate and key do not make a TLS server: {0}")]
+    Mismatch(String),
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    trust::provider()
+/// A built server configuration.
+#[derive(Debug)]
+pub struct Server {
+    /// The configuration.
+    pub config: Arc<ServerConfig>,
+    /// The [`fingerprint`] of a self-signed certificate (`None` for PEM files),
+    /// for the caller to show so that clients can pin it.
+    pub self_signed: Option<String>,
 }
 
-/// The client configuration these options ask for (built by
-/// [`netkit::protocol::trust`], the one trust policy of every netkit client).
-pub fn client_config(args: &ClientArgs) -> anyhow::Result<Arc<ClientConfig>> {
-    let trust = match (&args.cacert, args.insecure) {
-        (_, true) => Trust::Insecure,
-        (Some(path), false) => Trust::CaFile(path.clone()),
-        (None, false) => Trust::System,
-    };
-    let mut config = trust::client_config(&trust)?;
-    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Arc::new(config))
-}
-
-/// The server configuration, or `None` when no TLS option was given. A
-/// self-signed certificate's fingerprint is printed on stderr.
-pub fn server_config(args: &ServerArgs) -> anyhow::Result<Option<Arc<ServerConfig>>> {
-    let (certs, key) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-        (Some(cert), Some(key), _) => {
+/// A server configuration (safe protocol versions, no client certificates) for
+/// `cert`.
+///
+/// # Errors
+///
+/// A [`TlsConfigError`] naming the file or the step that failed.
+pub fn server_config(cert: &ServerCert) -> Result<Server, TlsConfigError> {
+    let (certs, key, self_signed) = match cert {
+        ServerCert::Pem { cert, key } => {
             let certs = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                anyhow::anyhow!("cannot read a private key from {}: {e}", key.display())
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsConfigError::Key {
+                path: key.clone(),
+                reason: e.to_string(),
             })?;
-            (certs, key)
+            (certs, key, None)
         }
-        (_, _, true) => {
+        ServerCert::SelfSigned => {
             let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
             let ck = rcgen::generate_simple_self_signed(names)
-                .context("cannot make a self-signed certificate")?;
+                .map_err(|e| TlsConfigError::SelfSigned(e.to_string()))?;
             let der = ck.cert.der().clone();
-            say!("tls certificate sha256 fingerprint {}", fingerprint(&der));
+            let print = fingerprint(&der);
             let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
-                .map_err(|e| anyhow::anyhow!("bad generated key: {e}"))?;
-            (vec![der], key)
+                .map_err(|e| TlsConfigError::GeneratedKey(e.to_string()))?;
+            (vec![der], key, Some(print))
         }
-        _ => return Ok(None),
     };
-    let config = ServerConfig::builder_with_provider(provider())
+    let config = ServerConfig::builder_with_provider(trust::provider())
         .with_safe_default_protocol_versions()
-        .context("TLS setup failed")?
+        .map_err(|e| TlsConfigError::Setup(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .context("the certificate and key do not make a TLS server")?;
-    Ok(Some(Arc::new(config)))
+        .map_err(|e| TlsConfigError::Mismatch(e.to_string()))?;
+    Ok(Server {
+        config: Arc::new(config),
+        self_signed,
+    })
 }
 
 /// `AB:CD:...`: the SHA-256 of a DER certificate, as `openssl x509 -fingerprint
@@ -170,13 +168,22 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// Every certificate of a PEM file; an error if there is none.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let pem = std::fs::read(path).map_err(|error| TlsConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("bad PEM in {}: {e}", path.display()))?;
+        .map_err(|e| TlsConfigError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
-        bail!("no certificate in {}", path.display());
+        return Err(TlsConfigError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
@@ -199,34 +206,61 @@ impl Bridge {
     }
 }
 
-/// Performs a client handshake with `host` over `tcp`; returns the plaintext end
-/// and the bridge behind it.
-pub fn connect(
-    tcp: Stream,
-    host: &str,
-    config: &Arc<ClientConfig>,
-) -> anyhow::Result<(Stream, Bridge)> {
-    let name = ServerName::try_from(host.to_string())
-        .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
-    let conn = ClientConnection::new(config.clone(), name).context("TLS setup failed")?;
+/// A client session after its handshake.
+#[derive(Debug)]
+pub struct Connected {
+    /// The plaintext end.
+    pub stream: Stream,
+    /// The bridge behind it.
+    pub bridge: Bridge,
+    /// The ALPN protocol the server chose (lossily as text), if any.
+    pub alpn: Option<String>,
+}
+
+/// Performs a client handshake with `host` over `tcp`; returns the plaintext end,
+/// the bridge behind it and the ALPN protocol chosen.
+///
+/// # Errors
+///
+/// A `host` that is not a TLS server name (`InvalidInput`), a failed handshake (its
+/// error, kind kept, after `TLS handshake with HOST failed:`), or no bridge.
+pub fn connect(tcp: Stream, host: &str, config: &Arc<ClientConfig>) -> io::Result<Connected> {
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{host}` is not a valid TLS server name: {e}"),
+        )
+    })?;
+    let conn = ClientConnection::new(config.clone(), name)
+        .map_err(|e| tls_error(e, "TLS setup failed"))?;
     let mut conn = Connection::from(conn);
-    handshake(&mut conn, &tcp).with_context(|| format!("TLS handshake with {host} failed"))?;
-    if !config.alpn_protocols.is_empty() {
-        let chosen = conn
-            .alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned());
-        say!("tls alpn {}", chosen.as_deref().unwrap_or("(none)"));
-    }
-    bridge(conn, tcp).context("cannot start the TLS bridge")
+    handshake(&mut conn, &tcp)
+        .map_err(|e| context(e, format!("TLS handshake with {host} failed")))?;
+    let alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let (stream, bridge) =
+        bridge(conn, tcp).map_err(|e| context(e, "cannot start the TLS bridge"))?;
+    Ok(Connected {
+        stream,
+        bridge,
+        alpn,
+    })
 }
 
 /// Performs a server handshake over an accepted `tcp`; returns the plaintext end
 /// and the bridge behind it.
-pub fn accept(tcp: Stream, config: &Arc<ServerConfig>) -> anyhow::Result<(Stream, Bridge)> {
-    let conn = ServerConnection::new(config.clone()).context("TLS setup failed")?;
+///
+/// # Errors
+///
+/// A failed handshake (its error, kind kept, after `TLS handshake failed:`), or no
+/// bridge.
+pub fn accept(tcp: Stream, config: &Arc<ServerConfig>) -> io::Result<(Stream, Bridge)> {
+    let conn =
+        ServerConnection::new(config.clone()).map_err(|e| tls_error(e, "TLS setup failed"))?;
     let mut conn = Connection::from(conn);
-    handshake(&mut conn, &tcp).context("TLS handshake failed")?;
-    bridge(conn, tcp).context("cannot start the TLS bridge")
+    handshake(&mut conn, &tcp).map_err(|e| context(e, "TLS handshake failed"))?;
+    bridge(conn, tcp).map_err(|e| context(e, "cannot start the TLS bridge"))
 }
 
 fn handshake(conn: &mut Connection, tcp: &Stream) -> io::Result<()> {
@@ -375,20 +409,6 @@ fn bridge_loop(mut conn: Connection, tcp: &Stream, plain: &Stream) -> io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_parse_with_and_without_tls() {
-        let t = parse_target("tls://localhost:443").unwrap();
-        assert_eq!(t.tls_host.as_deref(), Some("localhost"));
-        assert!(t.addr.is_stream());
-        let t = parse_target("tls://[::1]:8443").unwrap();
-        assert_eq!(t.tls_host.as_deref(), Some("::1"));
-        let t = parse_target("127.0.0.1:80").unwrap();
-        assert!(t.tls_host.is_none());
-        assert!(parse_target("tls://udp://127.0.0.1:1").is_err());
-        assert!(parse_target("tls://unix:///tmp/x").is_err());
-        assert!(parse_target("tls://nope").is_err());
-    }
 
     #[test]
     fn fingerprints_are_colon_separated_sha256() {

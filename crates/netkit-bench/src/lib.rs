@@ -1,4 +1,5 @@
-//! `netkit bench`'s engine: a load generator for any TCP or Unix echo-style server.
+//! netkit-bench: the load generator behind `netkit bench`, for any TCP or Unix
+//! echo-style server.
 //!
 //! It opens every connection up front with non-blocking connects, then drives them
 //! from one or more threads, each with its own mio `Poll`, in one of three modes:
@@ -11,11 +12,12 @@
 //! warmup + duration whatever the server does; figures count only messages whose echo
 //! completed after the warmup.
 //!
-//! Argument parsing and printing live in `cmd::bench`; this module owns the run.
+//! This crate owns the run and its [`report`] (a table or one JSON object); argument
+//! parsing, the progress line and printing live in the `netkit bench` command. It is a
+//! crate of its own so that `hdrhistogram` stays out of the `netkit` library.
 
 pub mod conn;
 pub mod pattern;
-pub mod progress;
 pub mod report;
 pub mod stats;
 pub mod target;

@@ -1,13 +1,20 @@
-//! Sessions that join two byte streams: stdin/stdout with a socket (`connect`,
-//! `listen`) or two sockets (`relay`).
+//! Relaying: sessions that join two byte streams, stdin/stdout with a socket
+//! (`netkit connect`, `netkit listen`) or two sockets (`netkit relay`), as netcat and
+//! socat do.
 //!
 //! [`eof::Pipe`] decides what end-of-file and errors mean; [`run`] does the I/O
 //! with one thread per direction and a fixed 64 KiB buffer each, so a slow writer
 //! blocks its reader (backpressure) and memory per session stays bounded. The
 //! session's own thread applies the pipe's actions and its `wait:` deadline.
-//! [`reactor`] drives the same `Pipe` for `relay`'s stream-to-stream sessions on
-//! the event loops instead. [`dump::Dumper`] shows the traffic. Datagram
-//! endpoints are not here.
+//! [`reactor`] drives the same `Pipe` for stream-to-stream relays on the event
+//! loops instead; [`dgram`] relays from a datagram address, one session per client.
+//! [`tls`] turns a TLS session into a plain stream for these sessions, [`exec`]
+//! hands a connection to a program (inetd style), and [`dump::Dumper`] shows the
+//! traffic.
+//!
+//! This module sits beside `http`, above `reactor` and `server`. Command-line
+//! options, the building of TLS configurations, and the terminal are the caller's:
+//! what a relay has to say about a session that failed goes to a [`Log`].
 
 pub mod dgram;
 pub mod dump;
@@ -24,10 +31,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netkit::net::{Datagram, Stream, UDP_MAX};
+use crate::net::{Datagram, Stream, UDP_MAX};
 
-use self::dump::{DumpArgs, Dumper};
-use self::eof::{Action, EofPolicy, Pipe, Side};
+use self::dump::Dumper;
+use self::eof::{Action, Pipe, Side};
 use self::tls::Bridge;
 
 /// Bytes each direction reads at a time; also the most a direction holds.
@@ -36,43 +43,10 @@ const CHUNK: usize = 64 * 1024;
 /// How often a stdin reader checks whether its session has closed.
 const STDIN_TICK: Duration = Duration::from_millis(50);
 
-/// The options shared by `connect`, `listen` and `relay`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PipeArgs {
-    /// What end-of-file does: half (half-close the other side, end when both
-    /// directions end), close (end at the first EOF), wait:DUR (half-close, then
-    /// give the other direction DUR).
-    #[arg(long, value_name = "POLICY", default_value = "half")]
-    pub eof: EofPolicy,
-    /// Only send: what the peer sends is read and dropped; end when input ends.
-    #[arg(long, conflicts_with = "recv_only")]
-    pub send_only: bool,
-    /// Only receive: never read input; end when the peer closes.
-    #[arg(long)]
-    pub recv_only: bool,
-    /// Traffic dumps.
-    #[command(flatten)]
-    pub dump: DumpArgs,
-}
-
-impl PipeArgs {
-    /// The state machine these options ask for.
-    pub fn pipe(&self) -> Pipe {
-        let p = Pipe::new(self.eof);
-        if self.send_only {
-            p.send_only()
-        } else if self.recv_only {
-            p.recv_only()
-        } else {
-            p
-        }
-    }
-
-    /// The dumper, if `--dump` was given.
-    pub fn dumper(&self) -> anyhow::Result<Option<Arc<Dumper>>> {
-        self.dump.dumper()
-    }
-}
+/// Where a relay reports what went wrong with one session (or one datagram): one
+/// line of text, without a newline, e.g. `netkit: connection 3 from 127.0.0.1:5000:
+/// cannot connect to ...`.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How a session's driver shuts an endpoint down.
 pub trait Control: Send + Sync {
@@ -194,18 +168,23 @@ impl Read for DatagramReader {
                 // An empty datagram is not an end of file.
                 Ok(r) if r.len == 0 => {}
                 Ok(r) => return Ok(r.len),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionRefused
-                    ) => {}
+                Err(e) if is_idle_recv(&e) => {}
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// Whether a datagram receive error only means "nothing yet": a read timeout, an
+/// interruption, or an earlier datagram refused (ICMP port unreachable).
+fn is_idle_recv(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionRefused
+    )
 }
 
 struct DatagramWriter(Arc<Datagram>);

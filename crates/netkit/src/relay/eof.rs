@@ -1,11 +1,11 @@
-//! The EOF model of `connect`, `listen` and `relay`, as a sans-IO state machine.
+//! The EOF model of `netkit connect`, `listen` and `relay`, as a sans-IO state machine.
 //!
 //! A session joins two sides, `A` and `B`, with one direction of data each way:
 //! for `connect` and `listen`, A is stdin/stdout and B the socket; for `relay`, A is
 //! the accepted connection and B the target. [`Pipe`] is told when a direction's
 //! source reaches end-of-file ([`Pipe::eof`]), fails ([`Pipe::failed`]) or when time
 //! passes ([`Pipe::tick`]), and answers with the [`Action`]s to take. It owns no
-//! sockets and no clocks; the driver in `pipe::run` does the I/O.
+//! sockets and no clocks; the drivers ([`super::run`], [`super::reactor`]) do the I/O.
 //!
 //! The rules (also in `docs/eof.md`):
 //! - `half` (default): EOF from one side half-closes the other side's write end;
@@ -22,7 +22,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use crate::duration::parse_duration;
+use thiserror::Error;
+
+use crate::net::units::{parse_duration, UnitError};
 
 /// One side of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,18 +63,28 @@ pub enum EofPolicy {
     Wait(Duration),
 }
 
-impl FromStr for EofPolicy {
-    type Err = String;
+/// Why an EOF policy was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EofPolicyError {
+    /// Neither `half`, `close` nor `wait:DUR`.
+    #[error("invalid EOF policy `{0}`: expected half, close or wait:DUR (e.g. wait:2s)")]
+    Unknown(String),
+    /// `wait:` with a bad duration.
+    #[error(transparent)]
+    Duration(#[from] UnitError),
+}
 
-    fn from_str(s: &str) -> Result<EofPolicy, String> {
+impl FromStr for EofPolicy {
+    type Err = EofPolicyError;
+
+    fn from_str(s: &str) -> Result<EofPolicy, EofPolicyError> {
         match s {
             "half" => Ok(EofPolicy::Half),
             "close" => Ok(EofPolicy::Close),
             _ => match s.strip_prefix("wait:") {
-                Some(d) => parse_duration(d).map(EofPolicy::Wait),
-                None => Err(format!(
-                    "invalid EOF policy `{s}`: expected half, close or wait:DUR (e.g. wait:2s)"
-                )),
+                Some(d) => Ok(EofPolicy::Wait(parse_duration(d)?)),
+                None => Err(EofPolicyError::Unknown(s.to_string())),
             },
         }
     }
@@ -232,6 +244,7 @@ mod tests {
         assert!("later"
             .parse::<EofPolicy>()
             .unwrap_err()
+            .to_string()
             .contains("wait:DUR"));
         assert_eq!(
             EofPolicy::Wait(Duration::from_millis(1500)).to_string(),

@@ -1,4 +1,4 @@
-//! `relay` from a datagram address (`udp://`, `unix-dgram://`): one session per
+//! `netkit relay` from a datagram address (`udp://`, `unix-dgram://`): one session per
 //! client address. The first datagram from a client opens a connection to the
 //! target; each datagram from the client is written to it, and each chunk read
 //! from the target goes back to the client as one datagram (at most
@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netkit::net::{max_datagram_size, Datagram, PeerAddr, TruncationLog, UDP_MAX};
+use std::fmt;
+
+use crate::net::{max_datagram_size, Datagram, PeerAddr, TruncationLog, UDP_MAX};
 
 use super::dump::Dumper;
-use super::Endpoint;
+use super::{is_idle_recv, Endpoint, Log};
 
 /// How often idle sessions are looked for.
 const TICK: Duration = Duration::from_millis(200);
@@ -29,12 +31,18 @@ struct Session {
 type Sessions = Arc<Mutex<HashMap<PeerAddr, Session>>>;
 
 /// Relays datagrams arriving on `sock` to targets made by `open`, until `sock`
-/// fails.
-pub fn serve(
+/// fails. A target that cannot be opened, and a datagram that cannot be answered,
+/// are reported to `log` and dropped.
+///
+/// # Errors
+///
+/// The first error of `sock` other than a timeout, an interruption or a refusal.
+pub fn serve<E: fmt::Display>(
     sock: Datagram,
     idle: Duration,
     dumper: Option<Arc<Dumper>>,
-    open: impl Fn() -> anyhow::Result<Endpoint>,
+    log: &Log,
+    open: impl Fn() -> Result<Endpoint, E>,
 ) -> io::Result<()> {
     let sock = Arc::new(sock);
     sock.set_read_timeout(Some(TICK))?;
@@ -46,17 +54,7 @@ pub fn serve(
         expire(&sessions, idle, dumper.as_deref());
         let r = match sock.recv_from(&mut buf) {
             Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                        | io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                continue
-            }
+            Err(e) if is_idle_recv(&e) => continue,
             Err(e) => return Err(e),
         };
         if r.truncated {
@@ -69,14 +67,17 @@ pub fn serve(
             .map_err(|_| io::Error::other("session map poisoned"))?;
         if !map.contains_key(&r.peer) {
             if matches!(r.peer, PeerAddr::Unix(None)) {
-                say!("netkit: a datagram from an unnamed Unix socket cannot be answered; dropped");
+                log("netkit: a datagram from an unnamed Unix socket cannot be answered; dropped");
                 continue;
             }
             next_conn += 1;
             let ep = match open() {
                 Ok(ep) => ep,
                 Err(e) => {
-                    say!("netkit: connection {next_conn} from {}: {e:#}", r.peer);
+                    log(&format!(
+                        "netkit: connection {next_conn} from {}: {e:#}",
+                        r.peer
+                    ));
                     continue;
                 }
             };

@@ -5,11 +5,11 @@
 //! (1 MB = 10^6 bytes), over the measurement window (`--duration`), not the warmup.
 //! Latencies are in microseconds; they are `null` in JSON when no message completed.
 
+use netkit::net::units::format_duration;
 use serde_json::{json, Map, Value};
 
 use super::stats::{ErrorKind, Tally};
 use super::{Config, Outcome};
-use crate::duration::format_duration;
 
 /// Latency percentiles, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,7 +200,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::bench::target::Target;
+    use crate::target::Target;
 
     fn config() -> Config {
         Config {

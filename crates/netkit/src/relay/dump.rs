@@ -1,50 +1,21 @@
-//! Traffic dumps (`--dump hex|text [--dump-file F]`): every chunk that crosses a
-//! session, with a UTC timestamp, the connection id and the direction, as a
+//! Traffic dumps (`netkit`'s `--dump hex|text [--dump-file F]`): every chunk that
+//! crosses a session, with a UTC timestamp, the connection id and the direction, as a
 //! `hexdump -C`-style offset/hex/ASCII listing or as escaped text.
 //!
-//! Only formatting and writing live here; the copy loops in `pipe` call
-//! [`Dumper::chunk`], and `serve` taps its services' connections through
-//! [`ServiceTap`] (a `netkit::protocol::tap::Tap`).
+//! Only formatting and writing live here; the relay's copy loops call
+//! [`Dumper::chunk`], and a server taps its services' connections through
+//! [`ServiceTap`] (a [`Tap`]).
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use netkit::protocol::tap::Tap;
-use netkit::protocol::{CloseReason, ConnInfo};
-
-/// The `--dump` options, shared by `connect`, `listen`, `relay` and `serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DumpArgs {
-    /// Show every chunk on stderr (or --dump-file): hex or text.
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub dump: Option<DumpFormat>,
-    /// Write the --dump output to this file instead of stderr.
-    #[arg(long, value_name = "FILE", requires = "dump")]
-    pub dump_file: Option<PathBuf>,
-}
-
-impl DumpArgs {
-    /// The dumper, if `--dump` was given.
-    pub fn dumper(&self) -> anyhow::Result<Option<Arc<Dumper>>> {
-        use anyhow::Context;
-        match self.dump {
-            None => Ok(None),
-            Some(f) => {
-                let d = Dumper::open(f, self.dump_file.as_deref()).with_context(|| {
-                    format!(
-                        "cannot open dump file {}",
-                        self.dump_file.as_deref().unwrap_or("-".as_ref()).display()
-                    )
-                })?;
-                Ok(Some(Arc::new(d)))
-            }
-        }
-    }
-}
+use crate::protocol::tap::Tap;
+use crate::protocol::{CloseReason, ConnInfo};
+use crate::services::daytime::civil_from_days;
 
 /// Dumps a server's connections: `<` from the client, `>` to it, and notes
 /// for accepted, end-of-file, file bodies and closed.
@@ -74,7 +45,7 @@ impl Tap for ServiceTap {
 }
 
 /// How chunks are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpFormat {
     /// Offset, 16 hex bytes, ASCII column (like `hexdump -C`).
     Hex,
@@ -190,7 +161,7 @@ pub fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil_from_days(days);
+    let (y, m, day) = civil_from_days(i64::try_from(days).unwrap_or(i64::MAX));
     format!(
         "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
         rem / 3600,
@@ -198,21 +169,6 @@ pub fn timestamp(t: SystemTime) -> String {
         rem % 60,
         d.subsec_micros()
     )
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for non-negative counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `--exec CMD`: a program per connection, inetd style. The socket itself becomes
+//! `netkit listen --exec CMD`: a program per connection, inetd style. The socket itself becomes
 //! the child's stdin and stdout (no copying through netkit); stderr is inherited.
 //! The child gets `NETKIT_PEER_ADDR` and `NETKIT_PEER_PORT` (empty for Unix
 //! peers) and is reaped by a thread that logs how it exited.
@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 
-use netkit::net::{PeerAddr, StdStream, Stream};
+use crate::net::{PeerAddr, StdStream, Stream};
 
 /// Starts `sh -c CMD` with `stream` as its stdin and stdout.
 pub fn spawn(cmd: &str, stream: Stream, peer: &PeerAddr) -> io::Result<Child> {

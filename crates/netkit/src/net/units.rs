@@ -1,14 +1,45 @@
-//! Parsing the CLI's durations (`250us`, `500ms`, `1.5s`, `2m`, `1h`) and byte sizes
-//! (`65536`, `64k`, `64KiB`, `1MiB`, `2KB`), with errors that say what form was
-//! expected, plus the formatting of a duration back into that form. Every command
-//! parses its units here.
+//! Durations and byte sizes as people write them (`250us`, `500ms`, `1.5s`, `2m`, `1h`;
+//! `65536`, `64k`, `64KiB`, `1MiB`, `2KB`): the DUR and BYTES forms every option of
+//! the `netkit` command takes, with errors that say what form was expected, plus the
+//! formatting of a duration back into that form.
 //!
-//! Errors are messages fit for clap's "invalid value" error, so a bad value exits 2
-//! with the reason. Range checks that depend on the option (a positive duration, a
-//! size cap) live with the option, not here. Out of scope: combined forms like
-//! `1m30s`, exponents, fractional sizes.
+//! Errors are messages fit for a command line's "invalid value" error. Range checks
+//! that depend on the option (a positive duration, a size cap) live with the option,
+//! not here. Out of scope: combined forms like `1m30s`, exponents, fractional sizes.
+//!
+//! ```
+//! use std::time::Duration;
+//! use netkit::net::units;
+//! assert_eq!(units::parse_duration("1.5s")?, Duration::from_millis(1500));
+//! assert_eq!(units::parse_size("64KiB")?, 65536);
+//! assert_eq!(units::format_duration(Duration::from_millis(500)), "500ms");
+//! # Ok::<(), netkit::net::units::UnitError>(())
+//! ```
 
 use std::time::Duration;
+
+use thiserror::Error;
+
+/// Why a duration or size was rejected; each message quotes the text.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UnitError {
+    /// Not a number followed by a duration unit.
+    #[error(
+        "invalid duration `{0}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h \
+         (a bare number is seconds)"
+    )]
+    BadDuration(String),
+    /// A well-formed duration beyond what a `Duration` holds.
+    #[error("invalid duration `{0}`: too large")]
+    DurationTooLarge(String),
+    /// Not a whole number followed by a size unit.
+    #[error("invalid size `{0}`: expected bytes, e.g. 65536, 64KiB, 1MiB, 64k")]
+    BadSize(String),
+    /// A well-formed size beyond 64 bits (or the platform's `usize`).
+    #[error("invalid size `{0}`: too large")]
+    SizeTooLarge(String),
+}
 
 /// Nanoseconds in one second.
 const NANOS_PER_SEC: u128 = 1_000_000_000;
@@ -19,18 +50,13 @@ const MAX_FRACTION_DIGITS: usize = 18;
 /// Parses a duration: a number (decimals allowed) followed by `us` (or `µs`), `ms`,
 /// `s`, `m` or `h`; a bare number is seconds (`3` is `3s`, `0.5` is `500ms`), as
 /// for `sleep`, `timeout`, curl's `--max-time` and ncat's `-w`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration `{s}`: expected a number with a unit, e.g. 500ms, 30s, 2m, 1h \
-             (a bare number is seconds)"
-        )
-    };
-    duration_parts(s, bad)
-}
-
-/// Parses `s` as a number and an optional unit (a missing unit counts as seconds).
-fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<Duration, String> {
+///
+/// # Errors
+///
+/// [`UnitError::BadDuration`] for anything else, [`UnitError::DurationTooLarge`] beyond
+/// `Duration::MAX`.
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    let bad = || UnitError::BadDuration(s.to_string());
     let (num, unit) = split_number(s.trim());
     let nanos_per_unit: u128 = match unit {
         "" | "s" => NANOS_PER_SEC,
@@ -52,7 +78,7 @@ fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<Duration, String>
     {
         return Err(bad());
     }
-    let too_large = || format!("invalid duration `{s}`: too large");
+    let too_large = || UnitError::DurationTooLarge(s.to_string());
     let whole: u128 = if whole.is_empty() {
         0
     } else {
@@ -76,15 +102,24 @@ fn duration_parts(s: &str, bad: impl Fn() -> String) -> Result<Duration, String>
 /// Parses a size in bytes: a whole number, optionally followed by a unit, in any
 /// case: `B`; `k`, `KiB` (1024); `m`, `MiB` (1024²); `g`, `GiB` (1024³); `KB`, `MB`,
 /// `GB` (powers of 1000).
-pub fn parse_size(s: &str) -> Result<usize, String> {
+///
+/// # Errors
+///
+/// [`UnitError::BadSize`] for anything else, [`UnitError::SizeTooLarge`] beyond `usize`.
+pub fn parse_size(s: &str) -> Result<usize, UnitError> {
     let n = parse_size_u64(s)?;
-    usize::try_from(n).map_err(|_| format!("invalid size `{s}`: too large"))
+    usize::try_from(n).map_err(|_| UnitError::SizeTooLarge(s.to_string()))
 }
 
 /// Parses a size in bytes like [`parse_size`], as a `u64`.
-pub fn parse_size_u64(s: &str) -> Result<u64, String> {
+///
+/// # Errors
+///
+/// [`UnitError::BadSize`] for anything but a size, [`UnitError::SizeTooLarge`] beyond
+/// `u64`.
+pub fn parse_size_u64(s: &str) -> Result<u64, UnitError> {
     let (num, unit) = split_number(s.trim());
-    let bad = || format!("invalid size `{s}`: expected bytes, e.g. 65536, 64KiB, 1MiB, 64k");
+    let bad = || UnitError::BadSize(s.to_string());
     let mul: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -98,7 +133,7 @@ pub fn parse_size_u64(s: &str) -> Result<u64, String> {
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let too_large = || format!("invalid size `{s}`: too large");
+    let too_large = || UnitError::SizeTooLarge(s.to_string());
     let n: u64 = num.parse().map_err(|_| too_large())?;
     n.checked_mul(mul).ok_or_else(too_large)
 }
@@ -158,7 +193,7 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
-        let err = parse_duration("5y").unwrap_err();
+        let err = parse_duration("5y").unwrap_err().to_string();
         assert!(
             err.contains("invalid duration") && err.contains("30s"),
             "{err}"
@@ -193,7 +228,10 @@ mod tests {
         ] {
             assert!(parse_size_u64(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(parse_size("lots").unwrap_err().contains("64KiB"));
+        assert!(parse_size("lots")
+            .unwrap_err()
+            .to_string()
+            .contains("64KiB"));
     }
 
     #[test]
