@@ -128,3 +128,17 @@ fn name(sig: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+/// For commands with nothing to drain (`listen`, relays of one session per
+/// thread): on SIGINT/SIGTERM, removes `files` and exits 0 (a session in
+/// progress ends with the process).
+pub fn exit_on_signal(signals: Signals, files: SocketFiles) -> anyhow::Result<Watch> {
+    watch(
+        signals,
+        move || {
+            files.remove();
+            std::process::exit(0)
+        },
+        SocketFiles::default(),
+    )
+}

@@ -74,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let signals = signals::install()?;
     let listener = bind(&addr, args.ipv6_only)?;
     say!("listening on {}", listener.local_address());
-    let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
+    let _watch = signals::exit_on_signal(signals, SocketFiles::of([&addr]))?;
     match &args.exec {
         Some(cmd) => exec_loop(&listener, cmd, args.keep_open, tls.as_ref()),
         None => pipe_loop(&listener, &args, tls.as_ref()),
@@ -88,22 +88,6 @@ fn bind(addr: &Address, ipv6_only: bool) -> anyhow::Result<Listener> {
         ..ListenOptions::default()
     };
     Listener::bind(addr, &opts).map_err(|e| bind_error(addr, e))
-}
-
-/// On SIGINT/SIGTERM: removes the socket files and exits 0 (a session in
-/// progress ends with the process).
-fn exit_on_signal(
-    signals: signal_hook::iterator::Signals,
-    files: SocketFiles,
-) -> anyhow::Result<signals::Watch> {
-    signals::watch(
-        signals,
-        move || {
-            files.remove();
-            std::process::exit(0)
-        },
-        SocketFiles::default(),
-    )
 }
 
 /// Joins each accepted connection to stdin/stdout, one after another.
@@ -185,7 +169,7 @@ pub fn serve_exec(
     for l in &listeners {
         say!("listening on {}", l.local_address());
     }
-    let _watch = exit_on_signal(signals, SocketFiles::of(addrs))?;
+    let _watch = signals::exit_on_signal(signals, SocketFiles::of(addrs))?;
     let threads: Vec<_> = listeners
         .into_iter()
         .map(|l| {

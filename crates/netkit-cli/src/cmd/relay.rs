@@ -144,7 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let signals = signals::install()?;
         let sock = Datagram::bind(&addr).map_err(|e| bind_error(&addr, e))?;
         say!("listening on {}", sock.local_address());
-        let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
+        let _watch = signals::exit_on_signal(signals, SocketFiles::of([&addr]))?;
         let timeout = args.timeout;
         relay::dgram::serve(
             sock,
@@ -187,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listener =
         Listener::bind(&addr, &ListenOptions::default()).map_err(|e| bind_error(&addr, e))?;
     say!("listening on {}", listener.local_address());
-    let _watch = exit_on_signal(signals, SocketFiles::of([&addr]))?;
+    let _watch = signals::exit_on_signal(signals, SocketFiles::of([&addr]))?;
     let active = Arc::new(AtomicUsize::new(0));
     let mut conn = 0u64;
     loop {
@@ -265,20 +265,6 @@ fn serve_on_reactor(
     let result = reactor.run().context("relay failed");
     drop(watch);
     result
-}
-
-fn exit_on_signal(
-    signals: signal_hook::iterator::Signals,
-    files: SocketFiles,
-) -> anyhow::Result<signals::Watch> {
-    signals::watch(
-        signals,
-        move || {
-            files.remove();
-            std::process::exit(0)
-        },
-        SocketFiles::default(),
-    )
 }
 
 /// One relayed connection.

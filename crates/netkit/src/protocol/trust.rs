@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
@@ -115,7 +115,10 @@ pub fn client_config(trust: &Trust) -> Result<ClientConfig, TrustError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| TrustError::Setup(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = match trust {
-        Trust::Insecure => Arc::new(NoVerify(provider)),
+        Trust::Insecure => Arc::new(Custom {
+            check: Check::Insecure,
+            algorithms: provider.signature_verification_algorithms,
+        }),
         Trust::System => {
             let mut roots = RootCertStore::empty();
             let found = rustls_native_certs::load_native_certs();
@@ -134,9 +137,12 @@ pub fn client_config(trust: &Trust) -> Result<ClientConfig, TrustError> {
                     reason: format!("bad CA certificate: {e}"),
                 })?;
             }
-            Arc::new(Pinned {
-                inner: webpki(roots, &provider)?,
-                pinned: certs,
+            Arc::new(Custom {
+                check: Check::Pinned {
+                    inner: webpki(roots, &provider)?,
+                    pinned: certs,
+                },
+                algorithms: provider.signature_verification_algorithms,
             })
         }
     };
@@ -155,15 +161,28 @@ fn webpki(
         .map_err(|e| TrustError::Setup(e.to_string()))
 }
 
-/// webpki's verification, plus: a server certificate that is itself one of the
-/// CA file's certificates is accepted when it names the server.
+/// The two verifiers rustls's own cannot be: webpki's verification plus
+/// certificates pinned by the CA file ([`Trust::CaFile`]), or none at all
+/// ([`Trust::Insecure`]). Both still check the handshake's signatures.
 #[derive(Debug)]
-struct Pinned {
-    inner: Arc<WebPkiServerVerifier>,
-    pinned: Vec<CertificateDer<'static>>,
+struct Custom {
+    check: Check,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Pinned {
+#[derive(Debug)]
+enum Check {
+    /// webpki's verification, plus: a server certificate that is itself one of
+    /// the CA file's certificates is accepted when it names the server.
+    Pinned {
+        inner: Arc<WebPkiServerVerifier>,
+        pinned: Vec<CertificateDer<'static>>,
+    },
+    /// Any certificate.
+    Insecure,
+}
+
+impl ServerCertVerifier for Custom {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -172,20 +191,12 @@ impl ServerCertVerifier for Pinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let Check::Pinned { inner, pinned } = &self.check else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Ok(ok) => Ok(ok),
-            Err(e)
-                if self
-                    .pinned
-                    .iter()
-                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
-            {
+            Err(e) if pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
                 let parsed = ParsedCertificate::try_from(end_entity).map_err(|_| e)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
                 Ok(ServerCertVerified::assertion())
@@ -200,7 +211,7 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -209,60 +220,10 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// [`Trust::Insecure`]: accepts any certificate, but still checks the
-/// handshake's signatures.
-#[derive(Debug)]
-struct NoVerify(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
