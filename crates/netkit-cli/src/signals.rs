@@ -1,5 +1,5 @@
 //! SIGINT and SIGTERM for the commands that accept connections and run their own
-//! loop (`serve` in reactor mode and with `--exec`, `listen`, `relay`).
+//! loop (`serve` in reactor mode, `listen`, `relay`).
 //!
 //! The handlers are installed with [`install`] before the first `listening on`
 //! line, so a signal sent as soon as a client sees it is never lost; [`watch`]

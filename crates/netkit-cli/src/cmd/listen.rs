@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use netkit::net::{Address, ListenOptions, Listener, Stream};
 use netkit::relay::tls::Bridge;
 use netkit::relay::{self, exec, Endpoint, Trace, STDIO_LABELS};
@@ -146,47 +146,6 @@ fn secure(
         Some(config) => Ok(tls::accept(stream, config).map(|(s, b)| (s, Some(b)))?),
         None => Ok((stream, None)),
     }
-}
-
-/// `netkit serve --exec CMD`: binds every address, announces it, and runs `cmd`
-/// per connection on each, concurrently, until the process is stopped.
-pub fn serve_exec(
-    addrs: &[Address],
-    cmd: &str,
-    tls: Option<&Arc<ServerConfig>>,
-    ipv6_only: bool,
-) -> anyhow::Result<ExitCode> {
-    let signals = signals::install()?;
-    let mut listeners = Vec::new();
-    for addr in addrs {
-        if !addr.is_stream() {
-            return Err(usage(format!(
-                "--exec takes stream addresses (HOST:PORT or unix:///path), not {addr}"
-            )));
-        }
-        listeners.push(bind(addr, ipv6_only)?);
-    }
-    for l in &listeners {
-        say!("listening on {}", l.local_address());
-    }
-    let _watch = signals::exit_on_signal(signals, SocketFiles::of(addrs))?;
-    let threads: Vec<_> = listeners
-        .into_iter()
-        .map(|l| {
-            let cmd = cmd.to_string();
-            let tls = tls.cloned();
-            thread::spawn(move || exec_loop(&l, &cmd, true, tls.as_ref()))
-        })
-        .collect();
-    for t in threads {
-        match t.join() {
-            Ok(r) => {
-                r?;
-            }
-            Err(_) => bail!("an accept loop panicked"),
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `cmd` per accepted connection; without `keep_open`, for one connection,

@@ -29,6 +29,7 @@ use netkit::protocol::tls::TlsFactory;
 use netkit::protocol::{Boxed, DynFactory};
 use netkit::reactor::{raise_nofile_limit, Reactor, ReactorConfig};
 use netkit::relay::dump::ServiceTap;
+use netkit::relay::exec::ExecFactory;
 use netkit::server::{Mode, Server};
 use netkit::services::{self, ServiceInfo, ServiceOptions, SERVICES};
 use rustls::ServerConfig;
@@ -167,8 +168,9 @@ pub struct Args {
     /// stream addresses only).
     #[arg(long, value_parser = ["epoll", "uring"], default_value = "epoll")]
     pub backend: String,
-    /// Instead of a service, run `sh -c CMD` per connection with the socket as
-    /// its stdin and stdout (inetd style); stream addresses only.
+    /// Instead of a service, run `sh -c CMD` per connection, its stdin and
+    /// stdout joined to the connection (inetd style), in any mode and under
+    /// every limit; stream addresses only.
     #[arg(long, short = 'e', value_name = "CMD")]
     pub exec: Option<String>,
     /// TLS on every (stream) address.
@@ -202,14 +204,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.service == "receive" {
         std::fs::create_dir_all(&args.root)
             .with_context(|| format!("cannot create {}", args.root.display()))?;
-    }
-    if let Some(cmd) = &args.exec {
-        let addrs = if addrs.is_empty() {
-            vec![default_address()?]
-        } else {
-            addrs
-        };
-        return crate::cmd::listen::serve_exec(&addrs, cmd, tls.as_ref(), args.ipv6_only);
     }
     let mode = match args.mode {
         ModeArg::Reactor => return run_reactor(&args, &addrs, tls),
@@ -477,8 +471,12 @@ fn stream_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFacto
     })
 }
 
-/// The service's own Protocol factory.
+/// The service's own Protocol factory (or `--exec`'s program per connection).
 fn service_factory(args: &Args, opts: &ServiceOptions) -> anyhow::Result<DynFactory> {
+    if let Some(cmd) = &args.exec {
+        let log: netkit::relay::Log = Arc::new(|line: &str| say!("{line}"));
+        return Ok(Arc::new(Boxed(ExecFactory::new(cmd).with_log(log))));
+    }
     if args.service == "http" {
         let http = HttpOptions {
             header_timeout: args.header_timeout,

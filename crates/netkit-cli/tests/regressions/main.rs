@@ -8,6 +8,7 @@ mod util;
 
 mod cli;
 mod datagram;
+mod exec;
 mod fetch;
 mod http;
 mod pool;
