@@ -523,3 +523,69 @@ impl Protocol for Exec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::FakeTransport;
+    use std::time::Instant;
+
+    fn local() -> PeerAddr {
+        PeerAddr::Inet("127.0.0.1:9000".parse().unwrap())
+    }
+
+    /// An `Exec` for `cmd` whose log lines are collected.
+    fn exec(cmd: &str) -> (Exec, FakeTransport, Arc<Mutex<Vec<String>>>) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = lines.clone();
+        let log: Log = Arc::new(move |s: &str| l.lock().unwrap().push(s.to_string()));
+        let peer = PeerAddr::Inet("127.0.0.1:5000".parse().unwrap());
+        let f = ExecFactory::new(cmd).with_log(log);
+        let p = f.build(&ConnInfo {
+            peer: peer.clone(),
+            local: local(),
+        });
+        (p, FakeTransport::new(peer, local()), lines)
+    }
+
+    /// Delivers mailbox messages until the Protocol closes, within ten seconds.
+    fn pump(p: &mut Exec, t: &mut FakeTransport) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !t.is_finished() {
+            assert!(Instant::now() < deadline, "the child's output never ended");
+            let mut msgs = Vec::new();
+            t.mailbox_receiver().unwrap().drain(&mut msgs);
+            if msgs.is_empty() {
+                thread::sleep(Duration::from_millis(5));
+            }
+            for m in msgs {
+                p.message_received(m, t);
+            }
+        }
+    }
+
+    #[test]
+    fn child_filters_the_connection_and_is_reaped() {
+        let (mut p, mut t, lines) =
+            exec("tr a-z A-Z; echo \"$NETKIT_PEER_ADDR $NETKIT_PEER_PORT\"");
+        p.connection_made(&mut t);
+        p.data_received(b"hello ", &mut t);
+        p.data_received(b"world\n", &mut t);
+        p.eof_received(&mut t);
+        pump(&mut p, &mut t);
+        p.connection_lost(&CloseReason::Done);
+        assert_eq!(t.outcome().text(), "HELLO WORLD\n127.0.0.1 5000\n");
+        let lines = lines.lock().unwrap();
+        assert!(lines[0].contains("started pid"), "{lines:?}");
+        assert!(lines[1].ends_with("ended with exit status 0"), "{lines:?}");
+    }
+
+    #[test]
+    fn connection_lost_kills_a_running_child() {
+        let (mut p, mut t, lines) = exec("cat");
+        p.connection_made(&mut t);
+        p.connection_lost(&CloseReason::IdleTimeout);
+        let lines = lines.lock().unwrap();
+        assert!(lines[1].ends_with("killed by signal 9"), "{lines:?}");
+    }
+}
