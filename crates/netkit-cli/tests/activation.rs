@@ -8,39 +8,9 @@ mod util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use util::{Served, STEP};
-
-/// `netkit serve ARGS` with `listener` as descriptor 3 and `LISTEN_FDS=1`,
-/// `LISTEN_PID` its own pid (set by the shell that execs it).
-fn activated(listener: &TcpListener, args: &[&str], want: usize) -> Served {
-    let fd = listener.as_raw_fd();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" serve \"$@\"")
-        .arg(util::netkit())
-        .args(args);
-    // SAFETY: between fork and exec only async-signal-safe calls: dup2 and
-    // fcntl on descriptors this process owns (the listener stays open in the
-    // parent for the whole call).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // dup2 onto itself keeps close-on-exec: clear it.
-            let flags = libc::fcntl(3, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Served::spawn(cmd, want)
-}
+use util::{activated, Served, STEP};
 
 fn echo_once(addr: &str, msg: &[u8]) {
     let mut s = TcpStream::connect(addr).unwrap();

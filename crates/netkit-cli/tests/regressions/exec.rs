@@ -4,12 +4,9 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{self, Served, TempDir, MODES, STEP};
+use crate::util::{activated, Served, TempDir, MODES, STEP};
 
 /// Sends `msg`, half-closes, and reads everything back.
 fn exchange(addr: &str, msg: &[u8]) -> Vec<u8> {
@@ -131,38 +128,12 @@ fn serve_exec_honours_idle_timeout() {
     }
 }
 
-/// `netkit serve ARGS` with `listener` as descriptor 3 and `LISTEN_FDS=1`.
-fn activated(listener: &TcpListener, args: &[&str]) -> Served {
-    let fd = listener.as_raw_fd();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" serve \"$@\"")
-        .arg(util::netkit())
-        .args(args);
-    // SAFETY: between fork and exec only async-signal-safe calls: dup2 and
-    // fcntl on descriptors this process owns (the listener stays open in the
-    // parent for the whole call).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let flags = libc::fcntl(3, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Served::spawn(cmd, 1)
-}
-
 #[test]
 fn serve_exec_uses_listen_fds() {
     for mode in ["reactor", "threads"] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let s = activated(&listener, &["--exec", "tr a-z A-Z", "--mode", mode]);
+        let s = activated(&listener, &["--exec", "tr a-z A-Z", "--mode", mode], 1);
         assert_eq!(s.addrs, [addr.as_str()], "{mode}: {}", s.log());
         assert_eq!(exchange(&addr, b"inherited\n"), b"INHERITED\n", "{mode}");
         stop(s, mode);
